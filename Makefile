@@ -1,0 +1,30 @@
+# The README's two set-up commands: `make demo` (the main job, end to end, on synthetic data)
+# and `make test` (the test suite). Each creates .venv and installs what it needs.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.edgemri-installed
+DEMO_OUT ?= out/demo
+
+.PHONY: demo test bench lint results clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[all,dev]"
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/edgemri demo --out $(DEMO_OUT) --overwrite
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+bench: $(STAMP)
+	$(BIN)/python -m pytest -q benchmarks --benchmark-json=benchmarks/results/pytest-benchmark.json
+
+lint: $(STAMP)
+	$(BIN)/ruff check edgemri runtime train convert tests benchmarks
+
+clean:
+	rm -rf out .pytest_cache .benchmarks

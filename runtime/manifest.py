@@ -1,0 +1,226 @@
+"""The model manifest: the one contract between training, conversion, the runtime and Android.
+
+Every model artifact travels with a manifest (a sidecar ``<artifact>.json`` and, where the format
+allows, embedded in the file). It says everything needed to turn an image into the model's input
+and the model's output into labelled probabilities, so nothing about a model is hard-coded
+anywhere else. Schema changes bump ``SCHEMA_VERSION``; readers refuse versions they do not know.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgemri.errors import ManifestError
+
+SCHEMA = "edgemri.manifest"
+SCHEMA_VERSION = 1
+COLORS = ("gray3", "rgb", "gray")  # gray3: luma replicated to 3 channels (MRI into ImageNet-shaped nets)
+RESIZES = ("bilinear", "nearest")
+LAYOUTS = ("NHWC", "NCHW")
+DTYPES = ("float32", "int8", "uint8")
+OUTPUT_KINDS = ("probabilities", "logits")
+
+
+@dataclass(frozen=True)
+class Quantization:
+    """Affine quantization of one tensor: real = scale * (q - zero_point)."""
+
+    scale: float
+    zero_point: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"scale": float(self.scale), "zero_point": int(self.zero_point)}
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How pixels become the model's input tensor.
+
+    ``scale``/``offset`` map decoded 8-bit pixels p in [0, 255] to ``p * scale + offset``; the
+    default maps to [-1, 1] (MobileNet convention). ``quantization`` is set for int8/uint8 inputs.
+    """
+
+    height: int
+    width: int
+    channels: int = 3
+    color: str = "gray3"
+    resize: str = "bilinear"
+    scale: float = 1.0 / 127.5
+    offset: float = -1.0
+    layout: str = "NHWC"
+    dtype: str = "float32"
+    quantization: Quantization | None = None
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """Shape of a batch of one, in this input's layout."""
+        if self.layout == "NCHW":
+            return (1, self.channels, self.height, self.width)
+        return (1, self.height, self.width, self.channels)
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    kind: str = "probabilities"
+    dtype: str = "float32"
+    quantization: Quantization | None = None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Everything about a model that is not its weights."""
+
+    task: str
+    classes: tuple[str, ...]
+    input: InputSpec
+    output: OutputSpec = field(default_factory=OutputSpec)
+    arch: str = ""
+    format: str = "keras"
+    provenance: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check(len(self.classes) >= 2, "a manifest needs at least two classes")
+        _check(len(set(self.classes)) == len(self.classes), "class names must be unique")
+        spec = self.input
+        _check(spec.color in COLORS, f"input.color must be one of {COLORS}, not {spec.color!r}")
+        _check(spec.resize in RESIZES, f"input.resize must be one of {RESIZES}, not {spec.resize!r}")
+        _check(spec.layout in LAYOUTS, f"input.layout must be one of {LAYOUTS}, not {spec.layout!r}")
+        _check(spec.dtype in DTYPES, f"input.dtype must be one of {DTYPES}, not {spec.dtype!r}")
+        _check(self.output.dtype in DTYPES, f"output.dtype must be one of {DTYPES}")
+        _check(self.output.kind in OUTPUT_KINDS, f"output.kind must be one of {OUTPUT_KINDS}")
+        _check(spec.channels == (1 if spec.color == "gray" else 3),
+               f"input.color {spec.color!r} needs {1 if spec.color == 'gray' else 3} channel(s), "
+               f"not {spec.channels}")
+        _check(spec.height >= 8 and spec.width >= 8, "input size must be at least 8x8")
+        for where, dtype, q in (("input", spec.dtype, spec.quantization),
+                                ("output", self.output.dtype, self.output.quantization)):
+            if dtype != "float32" and q is None:
+                raise ManifestError(f"{where} is {dtype} but the manifest has no {where}.quantization")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    # -- serialisation -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["classes"] = list(self.classes)
+        return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, **data}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "manifest") -> Manifest:
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+            raise ManifestError(f"{source} is not an edgemri manifest (no \"schema\": \"{SCHEMA}\")")
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ManifestError(
+                f"{source} has manifest schema_version {version!r}; this edgemri reads {SCHEMA_VERSION}",
+                "Upgrade edgemri or re-export the model with this version",
+            )
+        try:
+            inp = dict(data["input"])
+            out = dict(data.get("output") or {})
+            inp["quantization"] = _quant(inp.get("quantization"))
+            out["quantization"] = _quant(out.get("quantization"))
+            return cls(
+                task=str(data["task"]),
+                classes=tuple(str(c) for c in data["classes"]),
+                input=InputSpec(**inp),
+                output=OutputSpec(**out),
+                arch=str(data.get("arch", "")),
+                format=str(data.get("format", "keras")),
+                provenance=dict(data.get("provenance") or {}),
+                extra=dict(data.get("extra") or {}),
+            )
+        except ManifestError as exc:
+            raise ManifestError(f"{source}: {exc.message}", exc.hint) from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ManifestError(f"{source} is malformed: {type(exc).__name__}: {exc}") from None
+
+    @classmethod
+    def from_json(cls, text: str | bytes, source: str = "manifest") -> Manifest:
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ManifestError(f"{source} is not valid JSON: {exc}") from None
+        return cls.from_dict(data, source)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Manifest:
+        path = Path(path)
+        if not path.is_file():
+            raise ManifestError(f"manifest {path} not found")
+        return cls.from_json(path.read_bytes(), str(path))
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        from edgemri.atomic import write_text
+
+        return write_text(path, self.to_json())
+
+    def replace(self, **changes: Any) -> Manifest:
+        """A copy with some top-level fields changed (``input=``, ``output=``, ``format=`` ...)."""
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+    # -- validation against a loaded model -----------------------------------------------------
+    def check_model_io(self, input_shape: tuple[int, ...] | list[int], output_shape: tuple[int, ...] | list[int],
+                       source: str) -> None:
+        """Raise ``ManifestError`` when the model's I/O shapes disagree with this manifest.
+
+        A batch dimension of -1/None/0/1 is accepted; spatial dims must match exactly.
+        """
+        want = self.input.shape[1:]
+        got = tuple(int(d) if d not in (None, -1) else -1 for d in list(input_shape)[1:])
+        if len(got) != 3 or any(g not in (w, -1) for g, w in zip(got, want)):
+            raise ManifestError(
+                f"{source}: model input shape {tuple(input_shape)} does not match the manifest "
+                f"({self.input.layout} {want})",
+                "Use the manifest exported with this model (edgemri convert writes <artifact>.json)",
+            )
+        n_out = int(list(output_shape)[-1])
+        if n_out != self.num_classes:
+            raise ManifestError(
+                f"{source}: model has {n_out} outputs but the manifest lists {self.num_classes} classes "
+                f"({', '.join(self.classes)})",
+                "Use the manifest exported with this model (edgemri convert writes <artifact>.json)",
+            )
+
+
+def _quant(value: Any) -> Quantization | None:
+    if value is None:
+        return None
+    return Quantization(scale=float(value["scale"]), zero_point=int(value["zero_point"]))
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ManifestError(message)
+
+
+def sidecar_path(artifact: str | os.PathLike[str]) -> Path:
+    """Where an artifact's sidecar manifest lives: ``<artifact>.json`` (``model.tflite.json``)."""
+    return Path(f"{os.fspath(artifact)}.json")
+
+
+def tool_versions(*modules: str) -> dict[str, str]:
+    """Installed versions of the named distributions plus edgemri, for provenance."""
+    from importlib import metadata
+
+    from edgemri import __version__
+
+    versions = {"edgemri": __version__}
+    for name in modules:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
