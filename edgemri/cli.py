@@ -53,9 +53,9 @@ def _register_all() -> None:
     from edgemri.data import cli as data_cli
     from edgemri.runtime import cli as runtime_cli
     from edgemri.train import cli as train_cli
-    from edgemri import pipeline
+    from edgemri import bundle, pipeline
 
-    for module in (data_cli, train_cli, convert_cli, runtime_cli, bench_cli, pipeline):
+    for module in (data_cli, train_cli, convert_cli, runtime_cli, bench_cli, bundle, pipeline):
         module.register(app)
 
 
