@@ -1,9 +1,120 @@
-"""CLI commands of this area. Import only typer and the standard library at module level."""
+"""``edgemri convert``, ``edgemri qat`` and ``edgemri inspect``. Module level: typer + stdlib only."""
 
 from __future__ import annotations
 
+import json
+import logging
+import sys
+from pathlib import Path
+
 import typer
+
+# Kept equal to edgemri.convert.targets.TARGETS.names() (a test checks) so --help imports nothing heavy.
+TARGET_NAMES = ("tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8", "onnx", "onnx-int8",
+                "openvino", "openvino-int8")
+
+
+def _logging() -> None:
+    """INFO lines (calibration counts, quantization params) to stderr, once."""
+    log = logging.getLogger("edgemri.convert")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
+def convert_command(
+    run: Path = typer.Argument(..., help="Run directory (from edgemri train)."),
+    target: list[str] = typer.Option(..., "--target", "-t", help=f"Target, repeatable: {', '.join(TARGET_NAMES)} "
+                                     "or all."),
+    calib: int = typer.Option(300, "--calib", help="Calibration images (stratified from the train split)."),
+    opset: int = typer.Option(17, "--opset", help="ONNX opset."),
+    nchw: bool = typer.Option(False, "--nchw", help="ONNX: channel-first input (manifest layout NCHW)."),
+    per_tensor: bool = typer.Option(False, "--per-tensor", help="Per-tensor weight quantization (NNAPI/NPUs)."),
+    ov_fp16: bool = typer.Option(False, "--ov-fp16", help="OpenVINO: compress weights to float16."),
+    min_agreement: float | None = typer.Option(None, "--min-agreement", help="Top-1 agreement with the FP32 "
+                                                  "model every target must reach (default: per target, "
+                                                  "0.98 for quantized ones)."),
+    no_verify: bool = typer.Option(False, "--no-verify", help="Skip verification on the val split."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON instead of a table."),
+) -> None:
+    """Convert a trained run to edge formats, each verified against the FP32 Keras model."""
+    from edgemri.convert.api import convert
+
+    _logging()
+    results = convert(run, list(target), calib=calib, opset=opset, nchw=nchw, per_tensor=per_tensor,
+                      verify=not no_verify, min_agreement=min_agreement, ov_fp16=ov_fp16)
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
+    else:
+        _results_table(results)
+    failed = [r for r in results if r.status != "ok"]
+    if failed:
+        for r in failed:
+            typer.echo(f"error: {r.target} {r.status}: {r.reason}", err=True)
+        raise typer.Exit(3 if all(r.status == "failed-verification" for r in failed) else 2)
+
+
+def _results_table(results: list) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="edgemri convert")
+    for col in ("target", "status", "size", "accuracy", "Δ vs fp32", "top-1 agree", "max |Δp|", "artifact"):
+        table.add_column(col, justify="right" if col not in ("target", "status", "artifact") else "left")
+    for r in results:
+        v = r.verification or {}
+
+        def fmt(key: str, spec: str, v: dict = v) -> str:
+            return spec.format(v[key]) if v.get(key) is not None else "-"
+
+        table.add_row(r.target, r.status, f"{r.size_bytes / 1024:.1f} KiB" if r.size_bytes else "-",
+                      fmt("accuracy", "{:.4f}"), fmt("accuracy_delta", "{:+.4f}"), fmt("top1_agreement", "{:.4f}"),
+                      fmt("max_prob_diff", "{:.2e}"), str(r.path) if r.path else (r.reason or ""))
+    Console(file=sys.stdout, width=160).print(table)
+
+
+def qat_command(
+    run: Path = typer.Argument(..., help="Run directory (from edgemri train)."),
+    epochs: int = typer.Option(2, "--epochs", help="Fine-tuning epochs of the quantization-aware model."),
+    lr: float = typer.Option(1e-4, "--lr", help="Learning rate (low: QAT fine-tunes, it does not retrain)."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Images per batch."),
+) -> None:
+    """Quantization-aware fine-tuning (tfmot, in a tf_keras subprocess) -> RUN/qat/."""
+    from edgemri.convert.qat import run_qat
+
+    _logging()
+    metrics = run_qat(run, epochs=epochs, lr=lr, batch_size=batch_size)
+    typer.echo(f"QAT: fp32 val accuracy {metrics['fp32_val_accuracy']:.4f} -> QAT {metrics['qat_val_accuracy']:.4f} "
+               f"({metrics['qat_val_accuracy'] - metrics['fp32_val_accuracy']:+.4f}); wrote {metrics['saved_model']}")
+
+
+def inspect_command(
+    model: Path = typer.Argument(..., help="A .tflite, .onnx or .xml (OpenVINO IR) file."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Ops, I/O, quantization, size, and what will not run on stock LiteRT / NNAPI."""
+    from edgemri.convert.inspect import inspect_model
+
+    info = inspect_model(model)
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+        return
+    typer.echo(f"{info['path']}  ({info['format']}, {info['size_bytes'] / 1024:.1f} KiB)")
+    for kind in ("inputs", "outputs"):
+        for t in info[kind]:
+            q = t.get("quantization")
+            qs = f"  scale={q['scale']:.6g} zero_point={q['zero_point']}" if q and "scale" in q else ""
+            typer.echo(f"  {kind[:-1]:6} {t['name']}: {t['dtype']} {t['shape']}{qs}")
+    typer.echo("  ops: " + ", ".join(f"{k} x{v}" for k, v in info["op_counts"].items()))
+    for flag in info["flags"] or ["ok: builtin ops only"]:
+        typer.echo(f"  {'!' if info['flags'] else ' '} {flag}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the ``edgemri`` app."""
+    app.command("convert")(convert_command)
+    app.command("qat")(qat_command)
+    app.command("inspect")(inspect_command)

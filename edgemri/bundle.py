@@ -1,9 +1,307 @@
-"""`edgemri bundle`: a device folder (model, manifest, labels, parity fixtures) for Android and the Pi."""
+"""`edgemri bundle`: a device folder (model, manifest, labels, parity fixtures) for Android and the Pi.
+
+A bundle is what goes onto a device: the converted ``model.tflite``, the manifest the Python
+runtime actually used with it (the sidecar reconciled with the model's own quantization, so the
+phone quantizes with exactly the same numbers), ``labels.txt``, a README, and ``fixtures/``: PNG
+images, the exact input tensors the Python runtime feeds the model (raw little-endian bytes), its
+raw outputs and probabilities. The Android core's JVM tests replay those fixtures to prove the
+Java preprocessing matches Python bit for bit (see android-demo/README.md).
+
+Layout (``--out DIR``)::
+
+    DIR/model.tflite  manifest.json  labels.txt  README.md  bundle.json
+    DIR/fixtures/fixtures.json  <name>.png  <name>.input.bin  <name>.output.bin
+    DIR.zip   (unless --no-zip)
+
+Fixture images are the canonical decoded pixels written as PNG (lossless, so every decoder
+reads the same numbers): ``--fixtures N`` images from the run's val split (or ``--images``),
+plus derived variants that exercise every preprocessing branch: a non-square crop, an image
+smaller than the input (upscaling), a colour image and one with transparency.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+FIXTURES_SCHEMA = "edgemri.fixtures"
+FIXTURES_VERSION = 1
+MARKER = "bundle.json"
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the ``edgemri`` app."""
+    app.command("bundle")(bundle_command)
+
+
+def bundle_command(
+    run: Annotated[Path, typer.Argument(help="Run directory (with export/<target>/ from `edgemri convert`).")],
+    out: Annotated[Path, typer.Option("--out", help="Bundle folder to write (replaced atomically).")],
+    target: Annotated[str, typer.Option("--target", help="Which TFLite export to bundle (tflite-*).")] = "tflite-int8",
+    android: Annotated[bool, typer.Option("--android", help="Also copy model, manifest and labels into "
+                                                           "android-demo's assets.")] = False,
+    android_project: Annotated[Path | None, typer.Option("--android-project", help="android-demo folder "
+                                                         "(default: found from here).")] = None,
+    zip_: Annotated[bool, typer.Option("--zip/--no-zip", help="Also write DIR.zip next to the folder.")] = True,
+    fixtures: Annotated[int, typer.Option("--fixtures", min=0, help="Parity fixture images taken from the "
+                                                                   "val split.")] = 4,
+    images: Annotated[list[Path] | None, typer.Option("--images", help="Fixture source images or folders "
+                                                      "instead of the val split.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out even if it is not a previous "
+                                                                "bundle.")] = False,
+) -> None:
+    """Package an exported TFLite model for a phone or a Pi, with parity fixtures for the Android core."""
+    result = make_bundle(run, out, target=target, n_fixtures=fixtures, images=images or None,
+                         make_zip=zip_, overwrite=overwrite)
+    typer.echo(f"bundle: {result['out']} ({len(result['fixtures'])} fixtures, model {result['model_bytes']} bytes)")
+    if result.get("zip"):
+        typer.echo(f"zip:    {result['zip']}")
+    if android:
+        assets = copy_to_android(Path(result["out"]), android_project)
+        typer.echo(f"android: model, manifest and labels copied to {assets}")
+
+
+# -- the bundle -------------------------------------------------------------------------------------
+def make_bundle(run: Path, out: Path, target: str = "tflite-int8", n_fixtures: int = 4,
+                images: list[Path] | None = None, make_zip: bool = True, overwrite: bool = False) -> dict[str, Any]:
+    """Write the bundle folder (atomically) and its zip; return a summary (also saved as bundle.json)."""
+    from edgemri.atomic import atomic_dir, write_json, write_text
+
+    model_path, sidecar = _artifact(Path(run), target)
+    _check_out(Path(out), overwrite)
+    from edgemri.runtime.predictor import Predictor
+
+    predictor = Predictor.load(model_path)
+    # The manifest as the runtime applies it: the model's own (de)quantization parameters.
+    manifest = predictor.manifest.replace(input=predictor.input_spec, output=predictor.output_spec)
+    sources = _fixture_sources(Path(run), n_fixtures, images)
+    with atomic_dir(out) as tmp:
+        model_bytes = model_path.read_bytes()
+        (tmp / "model.tflite").write_bytes(model_bytes)
+        manifest.save(tmp / "manifest.json")
+        write_text(tmp / "labels.txt", "".join(f"{c}\n" for c in manifest.classes))
+        entries = write_fixtures(tmp / "fixtures", predictor, manifest, sources)
+        write_text(tmp / "README.md", _device_readme(target, manifest, len(entries)))
+        summary = {
+            "target": target, "model": "model.tflite", "model_bytes": len(model_bytes),
+            "model_sha256": _sha256(model_bytes), "manifest": "manifest.json", "sidecar_source": str(sidecar),
+            "source_run": str(Path(run).resolve()), "classes": list(manifest.classes),
+            "fixtures": [e["name"] for e in entries], "backend": predictor.backend,
+        }
+        write_json(tmp / MARKER, summary)
+    summary["out"] = str(out)
+    if make_zip:
+        summary["zip"] = str(zip_folder(Path(out)))
+    return summary
+
+
+def _artifact(run: Path, target: str) -> tuple[Path, Path]:
+    from edgemri.errors import RunError, UsageError
+    from edgemri.runtime.manifest import sidecar_path
+
+    if not target.startswith("tflite-"):
+        raise UsageError(f"bundle packages TFLite models, not {target!r}",
+                         "Use --target tflite-int8 (or tflite-fp16, tflite-fp32, tflite-dynamic)")
+    if not run.is_dir():
+        raise RunError(f"run directory {run} not found", "Pass the run you trained and converted")
+    model = run / "export" / target / "model.tflite"
+    if not model.is_file():
+        raise RunError(f"{model} not found", f"Run `edgemri convert {run} --target {target}` first")
+    sidecar = sidecar_path(model)
+    if not sidecar.is_file():
+        raise RunError(f"{sidecar} (the model's manifest) not found",
+                       f"Re-run `edgemri convert {run} --target {target}`, which writes it")
+    return model, sidecar
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    from edgemri.errors import UsageError
+
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file", "Pass a folder path")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file() and not overwrite:
+        raise UsageError(f"--out {out} exists and is not an edgemri bundle",
+                         "Pick another --out, or pass --overwrite to replace it")
+
+
+# -- fixtures ---------------------------------------------------------------------------------------
+def _fixture_sources(run: Path, n: int, images: list[Path] | None) -> list[tuple[Path, str | None]]:
+    """(image path, true label or None): --images as given, else n val images spread over classes."""
+    from edgemri.errors import DataError
+
+    if n == 0:
+        return []
+    if images:
+        from edgemri.runtime.cli import expand_images
+
+        return [(p, None) for p in expand_images(list(images))[:n]]
+    split_path = run / "split.json"
+    try:
+        from edgemri.data.split import Split
+
+        samples = Split.load(split_path, verify=False).samples("val")
+    except (ImportError, DataError) as exc:
+        reason = getattr(exc, "message", str(exc))
+        raise DataError(f"cannot take fixture images from {split_path}: {reason}",
+                        "Pass --images DIR (a few images), or --fixtures 0") from None
+    samples = [s for s in samples if Path(s.path).is_file()]
+    if not samples:
+        raise DataError(f"the val split in {split_path} has no readable images",
+                        "Pass --images DIR (a few images), or --fixtures 0")
+    by_class: dict[str, list] = {}
+    for s in samples:
+        by_class.setdefault(s.label, []).append(s)
+    picked: list[tuple[Path, str | None]] = []
+    while len(picked) < min(n, len(samples)):  # round-robin over classes: every class shows up
+        for label in sorted(by_class):
+            if by_class[label] and len(picked) < n:
+                picked.append((Path(by_class[label].pop(0).path), label))
+    return picked
+
+
+def _variants(arr: Any, spec: Any) -> list[tuple[str, Any]]:
+    """Derived images covering every preprocessing branch (crop, upscale, colour, alpha)."""
+    import numpy as np
+
+    from edgemri.runtime.preprocess import resize
+
+    h, w = arr.shape[:2]
+    gray = arr if arr.ndim == 2 else arr[..., 0]
+    rgb = np.stack([gray, 255 - gray, (gray // 2 + 40).astype(np.uint8)], axis=-1).astype(np.uint8)
+    crop = arr[:, w // 5: max(w // 5 + 8, (4 * w) // 5)] if w >= 10 else arr
+    small = resize(arr if arr.ndim == 3 else arr[..., None], max(3, spec.height // 2 - 1),
+                   max(3, (spec.width * 3) // 8))
+    ramp = np.linspace(0, 255, w).round().astype(np.uint8)
+    rgba = np.dstack([rgb, np.broadcast_to(ramp, (h, w))]).astype(np.uint8)
+    return [("crop", crop), ("small", small[..., 0] if small.shape[-1] == 1 else small),
+            ("rgb", rgb), ("rgba", rgba)]
+
+
+def write_fixtures(folder: Path, predictor: Any, manifest: Any, sources: list[tuple[Path, str | None]]) -> list[dict]:
+    """PNG + input tensor + raw output + probabilities per image, and fixtures.json describing them."""
+    import numpy as np
+    from PIL import Image
+
+    from edgemri.atomic import write_bytes, write_json
+    from edgemri.runtime.images import load_image
+    from edgemri.runtime.preprocess import postprocess, prepare_pixels, to_model_input
+
+    folder.mkdir(parents=True, exist_ok=True)
+    spec, out_spec = predictor.input_spec, predictor.output_spec
+    items: list[tuple[str, Any, str | None, str]] = []
+    for i, (path, label) in enumerate(sources):
+        arr = load_image(path)
+        items.append((f"{i:02d}-{_slug(label or path.stem)}", arr, label, str(path)))
+        if i == 0:
+            items += [(f"{i:02d}-{kind}", v, label, f"{kind} variant of {path.name}") for kind, v in _variants(arr, spec)]
+    entries = []
+    for name, arr, label, source in items:
+        png = folder / f"{name}.png"
+        img = Image.fromarray(np.ascontiguousarray(arr, dtype=np.uint8))  # L, RGB or RGBA by shape
+        mode = img.mode
+        img.save(png)
+        canonical = load_image(png)  # exactly what any runtime decodes from the PNG
+        x = to_model_input(prepare_pixels(canonical, spec), spec)
+        raw = predictor.run_raw(x)
+        probs = postprocess(raw, out_spec)[0]
+        write_bytes(folder / f"{name}.input.bin", np.ascontiguousarray(x).astype(x.dtype.newbyteorder("<")).tobytes())
+        write_bytes(folder / f"{name}.output.bin", np.ascontiguousarray(raw).astype(raw.dtype.newbyteorder("<")).tobytes())
+        entries.append({
+            "name": name, "image": png.name, "source": source, "label": label, "mode": mode,
+            "width": int(arr.shape[1]), "height": int(arr.shape[0]),
+            "input": f"{name}.input.bin", "output": f"{name}.output.bin",
+            "output_shape": list(raw.shape), "output_dtype": str(raw.dtype),
+            "probabilities": [float(p) for p in probs],
+            "ranking": [int(k) for k in np.argsort(-probs, kind="stable")],
+            "predicted": manifest.classes[int(np.argmax(probs))],
+        })
+    write_json(folder / "fixtures.json", {
+        "schema": FIXTURES_SCHEMA, "version": FIXTURES_VERSION, "manifest": "../manifest.json",
+        "byte_order": "little",
+        "input": {"shape": list(spec.shape), "dtype": spec.dtype, "layout": spec.layout},
+        "fixtures": entries,
+    })
+    return entries
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)[:40] or "image"
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+# -- zip and Android ---------------------------------------------------------------------------------
+def zip_folder(folder: Path) -> Path:
+    """``<folder>.zip`` beside the folder, members under ``<folder name>/``, written atomically."""
+    import zipfile
+
+    from edgemri.atomic import atomic_path
+
+    dest = folder.with_name(folder.name + ".zip")
+    with atomic_path(dest) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            zf.write(path, f"{folder.name}/{path.relative_to(folder).as_posix()}")
+    return dest
+
+
+def find_android_project(start: Path | None = None) -> Path | None:
+    """The android-demo folder: from ``start`` (default cwd) upwards, then beside the package."""
+    here = (start or Path.cwd()).resolve()
+    candidates = [p / "android-demo" for p in (here, *here.parents)]
+    candidates.append(Path(__file__).resolve().parents[1] / "android-demo")
+    for c in candidates:
+        if (c / "app" / "src" / "main").is_dir():
+            return c
+    return None
+
+
+def copy_to_android(bundle: Path, project: Path | None = None) -> Path:
+    """Copy model.tflite, manifest.json and labels.txt into app/src/main/assets (atomic per file)."""
+    from edgemri.atomic import write_bytes
+    from edgemri.errors import UsageError
+
+    project = project or find_android_project()
+    if project is None or not (project / "app" / "src" / "main").is_dir():
+        raise UsageError(f"android-demo project not found{f' at {project}' if project else ''}",
+                         "Run from the edgemri checkout or pass --android-project PATH")
+    assets = project / "app" / "src" / "main" / "assets"
+    for name in ("model.tflite", "manifest.json", "labels.txt"):
+        write_bytes(assets / name, (bundle / name).read_bytes())
+    return assets
+
+
+def _device_readme(target: str, manifest: Any, n_fixtures: int) -> str:
+    spec = manifest.input
+    quant = (f"int8 input: q = clip(rint((p * {spec.scale!r} + {spec.offset!r}) / {spec.quantization.scale!r}) "
+             f"+ {spec.quantization.zero_point})" if spec.quantization else
+             f"float32 input: x = p * {spec.scale!r} + {spec.offset!r}")
+    return f"""# edgemri device bundle ({target})
+
+Task `{manifest.task}`, classes: {', '.join(manifest.classes)}.
+Input {spec.height}x{spec.width}x{spec.channels} {spec.layout}, colour `{spec.color}`, resize `{spec.resize}`;
+{quant}. Output `{manifest.output.kind}` ({manifest.output.dtype}).
+
+| file | what |
+|---|---|
+| model.tflite | the model (a zip with its manifest is appended; TFLite ignores it) |
+| manifest.json | labels, input size, normalization, (de)quantization: read by the app and `edgemri predict` |
+| labels.txt | class names, one per line, in output order |
+| fixtures/ | {n_fixtures} PNG images with the exact Python input tensors and outputs (parity tests) |
+
+Raspberry Pi (`pip install "edgemri[litert]"`):
+
+    edgemri predict model.tflite image.png --top 3 --manifest manifest.json
+
+Android: copy model.tflite and manifest.json into `android-demo/app/src/main/assets/`
+(`edgemri bundle RUN --target {target} --out DIR --android` does it), then build the app
+(android-demo/README.md). The JVM parity test: `android-demo/core/run-tests.sh fixtures/`.
+
+Not a medical device: research and engineering demonstration only.
+"""
+

@@ -1,9 +1,107 @@
-"""The main job: synthetic data -> train -> QAT -> convert -> bench, end to end (``edgemri demo``)."""
+"""``edgemri demo``: the main job, end to end, on the embedded synthetic default.
+
+It runs exactly the commands a user would type (and prints each one first), so the demo is also
+the shortest tutorial: synthesize data, train, quantization-aware fine-tune, convert to every
+target, benchmark against the full-precision model, and bundle the int8 model for a device.
+"""
 
 from __future__ import annotations
 
+import shlex
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
 import typer
+
+from edgemri.errors import RunError, UsageError
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of the main job: a name and the CLI arguments that run it."""
+
+    name: str
+    argv: list[str]
+    optional: bool = False  # a failure is reported but does not stop the job
+    ok_codes: tuple[int, ...] = (0,)  # exit codes that let the job go on
+
+
+def plan(out: Path, task: str, arch: str, image_size: int, per_class: int, epochs: int,
+         qat_epochs: int, targets: str, seed: int) -> list[Stage]:
+    """The stages of the main job, in order."""
+    data, run = out / "data", out / "run"
+    stages = [
+        Stage("synthesize data", ["data", "synth", str(data), "--task", task, "--per-class", str(per_class),
+                                  "--size", str(max(image_size, 64)), "--seed", str(seed), "--overwrite"]),
+        Stage("audit data", ["data", "audit", str(data), "--json", str(out / "audit.json")]),
+        Stage("train", ["train", "--arch", arch, "--data", str(data), "--image-size", str(image_size),
+                        "--epochs", str(epochs), "--batch-size", "16", "--seed", str(seed),
+                        "--out", str(run), "--overwrite"]),
+    ]
+    if qat_epochs > 0:
+        stages.append(Stage("quantization-aware fine-tuning", ["qat", str(run), "--epochs", str(qat_epochs)]))
+    stages += [
+        # exit 3 = converted but failed verification: the benchmark report shows it, so go on
+        Stage("convert", ["convert", str(run), *[a for t in targets.split(",") for a in ("--target", t.strip())]],
+              ok_codes=(0, 3)),
+        Stage("benchmark", ["bench", str(run), "--threads", "1", "--runs", "20"]),
+        Stage("bundle for a device", ["bundle", str(run), "--target", "tflite-int8", "--out",
+                                      str(out / "bundle")], optional=True),
+    ]
+    return stages
+
+
+def run_stage(stage: Stage, index: int, total: int) -> tuple[int, float]:
+    """Run one stage through the CLI in this process; return its exit code and seconds."""
+    from edgemri.cli import main
+
+    typer.secho(f"\n[{index}/{total}] {stage.name}", bold=True)
+    typer.echo(f"$ edgemri {shlex.join(stage.argv)}")
+    start = time.perf_counter()
+    code = main(stage.argv)
+    return code, time.perf_counter() - start
+
+
+def demo(
+    out: Path = typer.Option(Path("out/demo"), "--out", help="Folder for the data, the run and its reports."),
+    task: str = typer.Option("brain4", "--task", help="Synthetic task: brain4, binary or busi3."),
+    arch: str = typer.Option("mobilenetv2", "--arch", help="Architecture to train (see edgemri train --help)."),
+    image_size: int = typer.Option(64, "--image-size", help="Square input size in pixels."),
+    per_class: int = typer.Option(60, "--per-class", help="Synthetic images per class."),
+    epochs: int = typer.Option(4, "--epochs", help="Training epochs."),
+    qat_epochs: int = typer.Option(1, "--qat-epochs", help="QAT fine-tuning epochs (0 skips QAT)."),
+    targets: str = typer.Option("all", "--targets", help="Comma-separated conversion targets."),
+    seed: int = typer.Option(0, "--seed", help="Seed for data, split and training."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out folder."),
+) -> None:
+    """Run the whole path on synthetic data: synth, audit, train, QAT, convert, bench, bundle."""
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise UsageError(f"{out} already exists", "Pass --overwrite to replace it, or choose another --out")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stages = plan(out, task, arch, image_size, per_class, epochs, qat_epochs, targets, seed)
+    timings: list[tuple[str, float, int]] = []
+    for i, stage in enumerate(stages, 1):
+        code, seconds = run_stage(stage, i, len(stages))
+        timings.append((stage.name, seconds, code))
+        if code not in stage.ok_codes and not stage.optional:
+            raise RunError(f"demo stopped: stage '{stage.name}' exited with {code}",
+                           f"Re-run it alone to see why: edgemri {shlex.join(stage.argv)}")
+    _summary(out, timings)
+
+
+def _summary(out: Path, timings: list[tuple[str, float, int]]) -> None:
+    typer.secho("\nmain job finished", bold=True)
+    for name, seconds, code in timings:
+        note = {0: "ok", 3: "ok, but some artifact failed verification (see the report)"}.get(code, f"exit {code}")
+        typer.echo(f"  {name:<32} {seconds:7.1f} s  {note}")
+    report = out / "run" / "bench" / "report.md"
+    if report.is_file():
+        typer.echo(f"\nbenchmark report: {report} (and report.html beside it)")
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``edgemri demo``."""
+    app.command("demo")(demo)

@@ -1,9 +1,122 @@
-"""CLI commands of this area. Import only typer and the standard library at module level."""
+"""CLI commands of this area: ``edgemri predict``.
+
+Only typer and the standard library are imported at module level; the predictor (numpy, pillow,
+one backend) is imported when the command runs, so ``edgemri --help`` stays instant and
+``edgemri predict`` on a .tflite never touches TensorFlow, ONNX or OpenVINO.
+"""
 
 from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 
+def expand_images(inputs: list[Path]) -> list[Path]:
+    """Files as given; directories expanded (recursively, sorted) to their image files."""
+    from edgemri.runtime.images import SUPPORTED_SUFFIXES, is_image_file
+
+    from edgemri.errors import DataError
+
+    out: list[Path] = []
+    for item in inputs:
+        if item.is_dir():
+            found = sorted(p for p in item.rglob("*") if p.is_file() and is_image_file(p))
+            if not found:
+                raise DataError(f"directory {item} has no images",
+                                f"Supported files: {', '.join(SUPPORTED_SUFFIXES)}")
+            out.extend(found)
+        elif item.exists():
+            out.append(item)
+        else:
+            raise DataError(f"image {item} not found")
+    return out
+
+
+def predict(
+    model: Annotated[Path, typer.Argument(help="Model file: .tflite, .onnx or .xml (OpenVINO IR).")],
+    images: Annotated[list[Path], typer.Argument(help="Image files (jpg/png/bmp/tif/dcm) or directories.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per image instead of a table.")] = False,
+    top: Annotated[int, typer.Option("--top", min=1, help="Show the K most probable classes.")] = 1,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="Inference threads (default: engine's).")] = None,
+    backend: Annotated[str | None, typer.Option("--backend",
+                                                help="litert, onnxruntime or openvino (default: by suffix).")] = None,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed inferences before the first image.")] = 0,
+    manifest: Annotated[Path | None, typer.Option("--manifest",
+                                                  help="Manifest JSON (default: <model>.json, else embedded).")] = None,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip images that cannot be decoded (exit 0).")] = False,
+) -> None:
+    """Classify images with an exported model (no TensorFlow needed).
+
+    Files that cannot be decoded are reported one line each on stderr and the rest are still
+    predicted; the exit code is 2 when any failed, unless --skip-bad.
+    """
+    from edgemri.runtime.predictor import Predictor
+
+    from edgemri.errors import DataError, ImageDecodeError
+
+    files = expand_images(images)
+    predictor = Predictor.load(model, threads=threads, backend=backend, manifest=manifest)
+    predictor.warmup(warmup)
+    results, failed = [], 0
+    for path in files:
+        try:
+            pred = predictor.predict_one(path)
+        except ImageDecodeError as exc:
+            failed += 1
+            typer.echo(f"{'skipped' if skip_bad else 'error'}: {exc.one_line()}", err=True)
+            if as_json:
+                typer.echo(json.dumps({"path": str(path), "error": exc.message}))
+            continue
+        results.append(pred)
+        if as_json:
+            typer.echo(json.dumps(pred.to_dict(top=top)))
+    if not as_json and results:
+        _print_table(results, top, predictor)
+    if not results:
+        raise DataError(f"none of the {len(files)} image(s) could be decoded")
+    if failed and not skip_bad:
+        typer.echo(f"{failed} of {len(files)} image(s) failed", err=True)
+        raise typer.Exit(code=2)
+
+
+def _print_table(results: list, top: int, predictor) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{predictor.path} ({predictor.backend}, {predictor.manifest_source})")
+    table.add_column("image", overflow="fold")
+    table.add_column("label")
+    table.add_column("prob", justify="right")
+    if top > 1:
+        table.add_column(f"top {top}")
+    table.add_column("ms (decode/prep/infer)", justify="right")
+    for pred in results:
+        t = pred.timings
+        row = [_short(pred.path), pred.label, f"{pred.confidence:.3f}"]
+        if top > 1:
+            row.append(", ".join(f"{c} {p:.3f}" for c, p in pred.top(top)))
+        row.append(f"{t['decode']:.1f}/{t['preprocess']:.1f}/{t['inference']:.1f}")
+        table.add_row(*row)
+    console = Console(file=sys.stdout)
+    if not console.is_terminal:  # piped: do not squeeze paths into 80 columns
+        console = Console(file=sys.stdout, width=200)
+    console.print(table)
+
+
+def _short(path: str | None) -> str:
+    """A path relative to the working directory when it is below it."""
+    if path is None:
+        return "<array>"
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the ``edgemri`` app."""
+    app.command("predict")(predict)

@@ -78,12 +78,30 @@ def resize(arr: np.ndarray, height: int, width: int, method: str = "bilinear") -
     h, w = arr.shape[:2]
     if (h, w) == (height, width):
         return np.ascontiguousarray(arr, dtype=np.uint8)
-    wy = resize_weights(h, height, method)
-    wx = resize_weights(w, width, method)
     f = arr.astype(np.float64)
-    out = np.einsum("oh,hwc->owc", wy, f)
-    out = np.einsum("pw,owc->opc", wx, out)
+    out = _resample_rows(f, resize_weights(h, height, method))
+    out = _resample_rows(out.transpose(1, 0, 2), resize_weights(w, width, method)).transpose(1, 0, 2)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def _resample_rows(f: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``out[o] = sum_k weights[o, k] * f[k]`` over axis 0, in ascending k, multiply then add.
+
+    Not ``einsum``/BLAS: their reduction order and fused multiply-add depend on the CPU (SIMD
+    width, FMA on ARM), which made the Pi, x86 and the Java port disagree by an ulp at .5 ties.
+    Each filter's support is a contiguous run of taps, so this loops over taps, not input rows.
+    """
+    nonzero = weights != 0
+    first = nonzero.argmax(axis=1)
+    taps = nonzero.sum(axis=1)
+    rows = np.arange(weights.shape[0])
+    out = np.zeros((weights.shape[0],) + f.shape[1:], dtype=np.float64)
+    bshape = (-1,) + (1,) * (f.ndim - 1)
+    for t in range(int(taps.max())):
+        idx = np.minimum(first + t, f.shape[0] - 1)
+        w = np.where(t < taps, weights[rows, idx], 0.0)
+        out += w.reshape(bshape) * f[idx]
+    return out
 
 
 def prepare_pixels(arr: np.ndarray, spec: InputSpec) -> np.ndarray:

@@ -1,9 +1,67 @@
-"""CLI commands of this area. Import only typer and the standard library at module level."""
+"""``edgemri bench RUN``. Import only typer and the standard library at module level."""
 
 from __future__ import annotations
 
+import json
+import sys
+
 import typer
+
+from edgemri.errors import UsageError
+
+
+def _int_list(text: str, option: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UsageError(f"{option} takes comma-separated integers, not {text!r}", f"e.g. {option} 1,2") from None
+    if not values:
+        raise UsageError(f"{option} is empty", f"e.g. {option} 1,2")
+    return values
+
+
+def bench_command(
+    run: str = typer.Argument(..., metavar="RUN", help="Run directory (with model.keras and export/)."),
+    data: str | None = typer.Option(None, "--data", help="Labelled image folder to evaluate on "
+                                       "(default: the run's own validation split)."),
+    targets: str | None = typer.Option(None, "--targets", help="Comma-separated targets "
+                                          "(default: every artifact under RUN/export)."),
+    threads: str = typer.Option("1", "--threads", help="Thread counts to measure, e.g. 1,2."),
+    runs: int = typer.Option(50, "--runs", help="Timed runs per row, after warm-up."),
+    warmup: int = typer.Option(5, "--warmup", help="Untimed warm-up runs per row."),
+    max_images: int | None = typer.Option(None, "--max-images", help="Evaluate on at most N images "
+                                             "(evenly spaced, deterministic)."),
+    min_accuracy: float | None = typer.Option(None, "--min-accuracy", help="Gate: every row needs at "
+                                                 "least this accuracy (fraction, e.g. 0.9). Exit 3 if not."),
+    max_drop: float | None = typer.Option(None, "--max-drop", help="Gate: no artifact may lose more "
+                                             "than this many accuracy points vs FP32. Exit 3 if not."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of a table."),
+) -> None:
+    """Measure accuracy, latency, memory and size of the FP32 model and every artifact.
+
+    Each model runs in its own process. Writes RUN/bench/report.json, report.md and report.html.
+    """
+    from edgemri.bench.api import bench
+    from edgemri.errors import GateError
+
+    names = [t.strip() for t in targets.split(",") if t.strip()] if targets else None
+    try:
+        report = bench(run, data=data, targets=names, threads=_int_list(threads, "--threads"), runs=runs,
+                       warmup=warmup, max_images=max_images, min_accuracy=min_accuracy, max_drop=max_drop)
+        gate_error = None
+    except GateError as exc:  # the report was written: show it, then fail
+        report, gate_error = getattr(exc, "report", None) or {}, exc
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    else:
+        from edgemri.bench.report import print_table
+
+        print_table(report)
+        typer.echo(f"report: {run}/bench/report.md, report.html, report.json")
+    if gate_error is not None:
+        raise gate_error
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the ``edgemri`` app."""
+    app.command("bench")(bench_command)

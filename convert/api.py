@@ -1,0 +1,147 @@
+"""``convert(run, targets)``: every requested target converted, checked, verified and recorded.
+
+One target failing does not stop the others: each gets a ``ConversionResult`` (ok,
+failed-verification or failed with the one-line reason) and the CLI exits non-zero if any is
+not ok. Validation images and the FP32 reference probabilities are computed once for all targets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from edgemri.convert.context import DEFAULT_OPSET, ConvertContext, ConvertOptions
+from edgemri.convert.targets import Target, resolve
+from edgemri.runtime.manifest import Manifest, sidecar_path
+
+from edgemri.atomic import write_json
+from edgemri.errors import EdgemriError
+from edgemri.extras import EXTRA_OF, available, install_hint
+from edgemri.rundir import RunDir
+
+log = logging.getLogger("edgemri.convert")
+
+
+@dataclass
+class ConversionResult:
+    target: str
+    status: str  # "ok" | "failed-verification" | "failed"
+    path: Path | None = None
+    reason: str | None = None
+    verification: dict[str, Any] = field(default_factory=dict)
+    size_bytes: int | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "path": str(self.path) if self.path else None}
+
+
+def missing_modules(target: Target) -> list[str]:
+    return [m for m in target.needs if not available(m)]
+
+
+def convert(run_path: str | os.PathLike[str], targets: list[str], calib: int = 300, opset: int = DEFAULT_OPSET,
+            nchw: bool = False, per_tensor: bool = False, verify: bool = True,
+            min_agreement: float | None = None, ov_fp16: bool = False, progress: bool = True,
+            on_result: Any = None) -> list[ConversionResult]:
+    """Convert ``run_path``'s model.keras to each target under ``RUN/export/<target>/``."""
+    run = RunDir.open(run_path)
+    chosen = resolve(targets)
+    run.manifest()  # fail early (one line) on a missing or broken manifest
+    options = ConvertOptions(calib=calib, opset=opset, nchw=nchw, per_tensor=per_tensor, ov_fp16=ov_fp16,
+                             min_agreement=min_agreement, verify=verify, progress=progress)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="edgemri-convert-") as work:
+        ctx = ConvertContext(run, options, Path(work))
+        _ = ctx.keras_model  # a broken model.keras is one error for the whole call, not one per target
+        reference = _Reference(ctx) if verify else None
+        for target in chosen:
+            result = convert_one(ctx, target, reference)
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+    return results
+
+
+class _Reference:
+    """Val pixels, labels and FP32 probabilities, computed on first use and shared by targets."""
+
+    def __init__(self, ctx: ConvertContext):
+        self._ctx = ctx
+        self._data: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def get(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._data is None:
+            from edgemri.convert.source import keras_probs, split_arrays
+
+            pixels, labels = split_arrays(self._ctx.run, "val", progress=self._ctx.options.progress)
+            if len(pixels) == 0:
+                from edgemri.errors import DataError
+
+                raise DataError(f"{self._ctx.run.split_path} has no validation images to verify with",
+                                "Re-create the split with a val part, or pass --no-verify")
+            ref = keras_probs(self._ctx.keras_model, pixels, self._ctx.manifest.input)
+            self._data = (pixels, labels, ref)
+        return self._data
+
+
+def convert_one(ctx: ConvertContext, target: Target, reference: _Reference | None) -> ConversionResult:
+    """Convert + verify one target; user-fixable problems become a failed result, not a crash."""
+    start = time.perf_counter()
+    missing = missing_modules(target)
+    if missing:
+        extra = EXTRA_OF.get(missing[0], "convert")
+        return ConversionResult(target.name, "failed", reason=f"{', '.join(missing)} not installed. "
+                                f"{install_hint(extra)}")
+    path = target.artifact(ctx.run.export_dir)
+    try:
+        manifest = target.converter(ctx, path)
+        result = ConversionResult(target.name, "ok", path=path)
+        if reference is not None:
+            result.verification = verify_artifact(ctx, target, path, manifest, reference)
+            result.status = result.verification["status"]
+            result.reason = result.verification["reason"]
+    except EdgemriError as exc:
+        log.debug("target %s failed", target.name, exc_info=True)
+        _remove_partial(path)
+        result = ConversionResult(target.name, "failed", reason=exc.one_line())
+    from edgemri.convert.artifacts import artifact_size
+
+    if result.path is not None and result.path.is_file():
+        result.size_bytes = artifact_size(result.path)
+    result.seconds = round(time.perf_counter() - start, 2)
+    return result
+
+
+def verify_artifact(ctx: ConvertContext, target: Target, path: Path, manifest: Manifest,
+                    reference: _Reference) -> dict[str, Any]:
+    """Run the val split through the artifact; write verification.json and update the sidecar."""
+    from edgemri.convert.verify import artifact_probs, compare
+
+    pixels, labels, ref = reference.get()
+    probs = artifact_probs(path, pixels)
+    max_diff = target.max_prob_diff
+    if target.name == "openvino" and ctx.options.ov_fp16:
+        max_diff = 0.05
+    min_agree = ctx.options.min_agreement if ctx.options.min_agreement is not None else target.min_agreement
+    record = {"target": target.name, "artifact": path.name,
+              **compare(labels, ref, probs, min_agree, max_diff)}
+    write_json(path.parent / "verification.json", record)
+    summary = {k: record[k] for k in ("status", "images", "accuracy", "fp32_accuracy", "accuracy_delta",
+                                      "top1_agreement", "max_prob_diff")}
+    manifest.replace(extra={**manifest.extra, "verification": summary}).save(sidecar_path(path))
+    return record
+
+
+def _remove_partial(path: Path) -> None:
+    """A failed target leaves no artifact that could be mistaken for a good one."""
+    if path.parent.is_dir():
+        shutil.rmtree(path.parent, ignore_errors=True)

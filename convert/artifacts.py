@@ -1,0 +1,83 @@
+"""Writing an artifact: the model file with its manifest embedded, plus the sidecar ``<artifact>.json``.
+
+Every write is atomic (``edgemri.atomic``): an interrupted conversion leaves the previous artifact
+or none, never a truncated one. The embedded copy makes a lone file self-describing; the sidecar
+is what the runtime prefers and where verification results are added afterwards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+from edgemri.runtime.manifest import Manifest, Quantization, sidecar_path, tool_versions
+
+from edgemri.atomic import atomic_path, write_bytes
+
+
+def artifact_manifest(base: Manifest, fmt: str, target: str, *, layout: str = "NHWC",
+                      input_q: Quantization | None = None, output_q: Quantization | None = None,
+                      int_dtype: str = "int8", extra: dict[str, Any] | None = None,
+                      tools: tuple[str, ...] = ()) -> Manifest:
+    """The run's manifest rewritten for one artifact: format, I/O dtype, quantization, layout."""
+    inp = dataclasses.replace(base.input, layout=layout, dtype=int_dtype if input_q else "float32",
+                              quantization=input_q)
+    out = dataclasses.replace(base.output, dtype=int_dtype if output_q else "float32", quantization=output_q)
+    provenance = {**base.provenance, "converted_from": "model.keras", "target": target,
+                  "tools": tool_versions("tensorflow", "keras", *tools)}
+    return base.replace(input=inp, output=out, format=fmt, provenance=provenance,
+                        extra={**base.extra, **(extra or {})})
+
+
+def write_tflite(path: Path, flatbuffer: bytes, manifest: Manifest) -> Path:
+    """Flatbuffer + appended manifest zip (runtime.embed), then the sidecar."""
+    from edgemri.runtime.embed import embed_tflite
+
+    write_bytes(path, embed_tflite(flatbuffer, manifest))
+    manifest.save(sidecar_path(path))
+    return path
+
+
+def write_onnx(path: Path, model: Any, manifest: Manifest) -> Path:
+    """ONNX ModelProto with ``metadata_props["edgemri.manifest"]``, then the sidecar."""
+    from edgemri.runtime.embed import embed_onnx_model
+
+    onnx = __import__("onnx")
+    embed_onnx_model(model, manifest)
+    with atomic_path(path) as tmp:
+        onnx.save(model, os.fspath(tmp))
+    manifest.save(sidecar_path(path))
+    return path
+
+
+def write_openvino(xml_path: Path, model: Any, manifest: Manifest, compress_to_fp16: bool = False) -> Path:
+    """OpenVINO IR pair with rt_info ``edgemri_manifest``; .bin first, then .xml, then the sidecar.
+
+    ``save_model`` derives the .bin name from the .xml name, so both are written to temporary names
+    in a scratch folder beside the destination and renamed into place (bin before xml: a reader
+    that finds the xml always finds its weights).
+    """
+    import tempfile
+
+    from edgemri.runtime.embed import embed_openvino_model
+
+    ov = __import__("openvino")
+    embed_openvino_model(model, manifest)
+    xml_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".ov.", dir=xml_path.parent) as scratch:
+        tmp_xml = Path(scratch) / xml_path.name
+        ov.save_model(model, os.fspath(tmp_xml), compress_to_fp16=compress_to_fp16)
+        os.replace(tmp_xml.with_suffix(".bin"), xml_path.with_suffix(".bin"))
+        os.replace(tmp_xml, xml_path)
+    manifest.save(sidecar_path(xml_path))
+    return xml_path
+
+
+def artifact_size(path: Path) -> int:
+    """Bytes on disk, counting an OpenVINO .bin beside its .xml."""
+    size = path.stat().st_size
+    if path.suffix == ".xml" and path.with_suffix(".bin").is_file():
+        size += path.with_suffix(".bin").stat().st_size
+    return size

@@ -1,0 +1,129 @@
+"""One small interface over every inference engine the runtime can use.
+
+A backend loads one model file and runs one input tensor; everything else (manifest,
+preprocessing, quantization of the input, batching, timing) lives in ``Predictor`` so that every
+engine is driven the same way and benchmarks compare engines, not glue code.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from edgemri.runtime.manifest import Quantization
+
+from edgemri.errors import ModelFileError
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """What the model says about one input or output tensor.
+
+    ``shape`` uses -1 for dynamic dimensions; ``quantization`` is set for int8/uint8 tensors
+    whose affine parameters the model carries (TFLite).
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    quantization: Quantization | None = None
+
+    @property
+    def fixed_batch(self) -> int | None:
+        """The batch size the model is frozen to, or None when it is dynamic."""
+        return self.shape[0] if self.shape and self.shape[0] > 0 else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype,
+                "quantization": self.quantization.to_dict() if self.quantization else None}
+
+
+@dataclass
+class Backend(ABC):
+    """A loaded model. Subclasses set the class attributes and implement ``_open``/``run``."""
+
+    name: ClassVar[str]
+    suffixes: ClassVar[tuple[str, ...]]
+    extra: ClassVar[str]
+    distributions: ClassVar[tuple[str, ...]] = ()
+
+    path: Path
+    threads: int | None
+    input: TensorInfo = field(init=False)
+    output: TensorInfo = field(init=False)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], threads: int | None = None) -> Backend:
+        """Open ``path``; a missing/empty/corrupt file raises ``ModelFileError`` naming it."""
+        path = Path(path)
+        check_model_file(path)
+        backend = cls(path=path, threads=threads)
+        backend._open()
+        return backend
+
+    @abstractmethod
+    def _open(self) -> None:
+        """Load the model and set ``self.input`` / ``self.output``."""
+
+    @abstractmethod
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Run one input batch (already in the model's dtype and layout); return output 0."""
+
+    def xnnpack(self) -> bool | None:
+        """Whether the XNNPACK delegate is in use (None: not applicable to this engine)."""
+        return None
+
+    def engine(self) -> str:
+        """The Python module that actually runs the model."""
+        return self.name
+
+    def info(self) -> dict[str, Any]:
+        """What a benchmark report needs to say about how this model ran."""
+        return {
+            "backend": self.name,
+            "engine": self.engine(),
+            "versions": package_versions(("numpy", *self.distributions)),
+            "threads": self.threads,
+            "xnnpack": self.xnnpack(),
+            "path": str(self.path),
+            "input": self.input.to_dict(),
+            "output": self.output.to_dict(),
+        }
+
+    def corrupt(self, exc: BaseException) -> ModelFileError:
+        """The error for a file the engine refused: one line, the file, what to do."""
+        detail = " ".join(str(exc).split())[:300]
+        return ModelFileError(
+            f"cannot load {self.name} model {self.path}: {type(exc).__name__}: {detail}",
+            "The file looks truncated or corrupt, or is not a model for this backend; export it again",
+        )
+
+
+def check_model_file(path: Path) -> None:
+    if not path.exists():
+        raise ModelFileError(f"model file {path} not found")
+    if not path.is_file():
+        raise ModelFileError(f"model path {path} is not a file")
+    if path.stat().st_size == 0:
+        raise ModelFileError(f"model file {path} is empty", "Export the model again")
+
+
+def package_versions(distributions: tuple[str, ...]) -> dict[str, str]:
+    """Installed versions of the given distributions (absent ones are left out)."""
+    out: dict[str, str] = {}
+    for dist in distributions:
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def dtype_name(dtype: Any) -> str:
+    """numpy dtype / type / engine string -> 'float32' | 'int8' | 'uint8' | other numpy name."""
+    return np.dtype(dtype).name

@@ -1,0 +1,89 @@
+"""TFLite models through LiteRT: ai_edge_litert, else tflite_runtime, else tensorflow.lite.
+
+The first two are small wheels (the Raspberry Pi path); TensorFlow is a last resort for a dev
+box. The interpreter is created with the AUTO op resolver, which applies the XNNPACK delegate
+by default on CPU; ``xnnpack()`` reports whether it really took the graph (a ``DELEGATE`` node
+appears in the execution plan).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from edgemri.runtime.backends.base import Backend, TensorInfo, dtype_name
+from edgemri.runtime.manifest import Quantization
+
+from edgemri.errors import MissingExtraError
+from edgemri.extras import install_hint
+
+#: import path of the Interpreter class, in order of preference, and its distribution
+INTERPRETERS: tuple[tuple[str, str], ...] = (
+    ("ai_edge_litert.interpreter", "ai-edge-litert"),
+    ("tflite_runtime.interpreter", "tflite-runtime"),
+    ("tensorflow.lite", "tensorflow"),
+)
+
+
+def find_interpreter() -> tuple[Any, str, str]:
+    """(Interpreter class, module name, distribution) of the first engine installed."""
+    errors = []
+    for module_name, dist in INTERPRETERS:
+        try:
+            module = importlib.import_module(module_name)
+            return module.Interpreter, module_name, dist
+        except ImportError as exc:
+            errors.append(f"{module_name}: {exc}")
+    raise MissingExtraError(
+        "no TFLite interpreter is installed (tried ai_edge_litert, tflite_runtime, tensorflow.lite)",
+        install_hint("litert"),
+    )
+
+
+def _tensor(detail: dict[str, Any]) -> TensorInfo:
+    shape = tuple(int(d) for d in detail.get("shape_signature", detail["shape"]))
+    dtype = dtype_name(detail["dtype"])
+    scale, zero = detail.get("quantization", (0.0, 0))
+    quant = Quantization(float(scale), int(zero)) if dtype in ("int8", "uint8") and scale else None
+    return TensorInfo(name=str(detail["name"]), shape=shape, dtype=dtype, quantization=quant)
+
+
+@dataclass
+class LiteRTBackend(Backend):
+    name: ClassVar[str] = "litert"
+    suffixes: ClassVar[tuple[str, ...]] = (".tflite",)
+    extra: ClassVar[str] = "litert"
+    distributions: ClassVar[tuple[str, ...]] = ()
+
+    def _open(self) -> None:
+        interpreter_cls, self._module, dist = find_interpreter()
+        self.distributions = (dist,)  # type: ignore[misc]  # the one actually used
+        try:
+            self._interp = interpreter_cls(model_path=str(self.path), num_threads=self.threads)
+            self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise self.corrupt(exc) from None
+        inputs, outputs = self._interp.get_input_details(), self._interp.get_output_details()
+        self._in, self._out = inputs[0], outputs[0]
+        self.input, self.output = _tensor(self._in), _tensor(self._out)
+        self._shape = tuple(int(d) for d in self._in["shape"])
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        if x.shape != self._shape:  # dynamic batch: resize once per new batch size
+            self._interp.resize_tensor_input(self._in["index"], list(x.shape))
+            self._interp.allocate_tensors()
+            self._shape = tuple(x.shape)
+        self._interp.set_tensor(self._in["index"], x)
+        self._interp.invoke()
+        return self._interp.get_tensor(self._out["index"])
+
+    def xnnpack(self) -> bool | None:
+        try:
+            return any(op.get("op_name") == "DELEGATE" for op in self._interp._get_ops_details())
+        except Exception:  # noqa: BLE001 - private API: absent in some interpreter builds
+            return None
+
+    def engine(self) -> str:
+        return self._module

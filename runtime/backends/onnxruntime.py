@@ -1,0 +1,45 @@
+"""ONNX models through onnxruntime's CPU execution provider."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from edgemri.runtime.backends.base import Backend, TensorInfo
+
+from edgemri.extras import require
+
+_ONNX_TYPES = {"tensor(float)": "float32", "tensor(int8)": "int8", "tensor(uint8)": "uint8",
+               "tensor(float16)": "float16", "tensor(double)": "float64"}
+
+
+def _tensor(arg: Any) -> TensorInfo:
+    shape = tuple(d if isinstance(d, int) and d > 0 else -1 for d in arg.shape)
+    return TensorInfo(name=arg.name, shape=shape, dtype=_ONNX_TYPES.get(arg.type, arg.type))
+
+
+@dataclass
+class OnnxRuntimeBackend(Backend):
+    name: ClassVar[str] = "onnxruntime"
+    suffixes: ClassVar[tuple[str, ...]] = (".onnx",)
+    extra: ClassVar[str] = "onnx"
+    distributions: ClassVar[tuple[str, ...]] = ("onnxruntime",)
+
+    def _open(self) -> None:
+        ort = require("onnxruntime", "onnx", "running .onnx models")
+        opts = ort.SessionOptions()
+        if self.threads:
+            opts.intra_op_num_threads = int(self.threads)
+            opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(str(self.path), sess_options=opts,
+                                                 providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own Fail/InvalidProtobuf/... types
+            raise self.corrupt(exc) from None
+        self.input = _tensor(self._session.get_inputs()[0])
+        self.output = _tensor(self._session.get_outputs()[0])
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return self._session.run([self.output.name], {self.input.name: x})[0]

@@ -1,0 +1,68 @@
+"""QAT end to end on a tiny ConvMixer-edge (standalone BatchNorm, Add, ReLU6: the interesting layers)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from edgemri.runtime.manifest import Manifest, sidecar_path
+from test_convert_fixtures import make_run
+
+from edgemri.cli import main
+
+pytestmark = pytest.mark.slow
+
+ARCH_OPTIONS = {"dim": 16, "depth": 1, "kernel": 3, "patch": 4}
+
+
+@pytest.fixture(scope="module")
+def qat_run(tmp_path_factory: pytest.TempPathFactory):
+    run = make_run(tmp_path_factory.mktemp("qat"), arch="convmixer-edge", arch_options=ARCH_OPTIONS, epochs=6)
+    rc = main(["qat", str(run.root), "--epochs", "1", "--batch-size", "8"])
+    return run, rc
+
+
+def test_qat_writes_saved_model_and_metrics(qat_run) -> None:
+    run, rc = qat_run
+    assert rc == 0
+    assert (run.qat_saved_model / "saved_model.pb").is_file()
+    metrics = json.loads((run.qat_dir / "metrics.json").read_text())
+    for key in ("fp32_val_accuracy", "qat_val_accuracy", "qat_fp32_top1_agreement"):
+        assert 0.0 <= metrics[key] <= 1.0
+    assert metrics["weight_copy_max_prob_diff"] < 1e-3, "tf_keras rebuild must reproduce the Keras 3 model"
+    assert len(metrics["history"]["loss"]) == 1
+    assert json.loads((run.qat_dir / "config.json").read_text())["arch_options"] == ARCH_OPTIONS
+
+
+def test_every_layer_has_an_explicit_quantization_decision(qat_run) -> None:
+    run, _ = qat_run
+    plan = json.loads((run.qat_dir / "metrics.json").read_text())["quantization_plan"]
+    import keras
+
+    names = {layer.name for layer in keras.models.load_model(run.model).layers if layer.name != "input"}
+    assert set(plan) == names
+    assert plan["stem_bn"].startswith("output-only")  # BN after an activation: explicit config
+    assert plan["mixer0_add"] == "default-8bit"
+
+
+def test_tflite_int8_uses_the_qat_model(qat_run) -> None:
+    run, _ = qat_run
+    assert main(["convert", str(run.root), "-t", "tflite-int8", "--calib", "8", "--min-agreement", "0"]) == 0
+    manifest = Manifest.load(sidecar_path(run.export_dir / "tflite-int8" / "model.tflite"))
+    assert manifest.extra["source"] == "qat"
+    assert manifest.input.dtype == "int8" and manifest.input.quantization is not None
+
+
+def test_mismatched_arch_options_are_one_line_error(qat_run, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    run, _ = qat_run
+    root = tmp_path / "run"
+    shutil.copytree(run.root, root, ignore=shutil.ignore_patterns("export", "qat"))
+    config = json.loads((root / "config.json").read_text())
+    config["arch_options"]["dim"] = 8
+    (root / "config.json").write_text(json.dumps(config))
+    assert main(["qat", str(root), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: QAT failed") and "weight shapes" in err and len(err.splitlines()) == 1
+    assert not (root / "qat").exists()

@@ -1,0 +1,103 @@
+"""The three backends: same answers as the Keras model, clear errors for missing packages/bad files."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from _runtime_models import build_tiny_models
+from edgemri.runtime.backends import BACKENDS, backend_for
+from edgemri.runtime.backends import litert as litert_mod
+from edgemri.runtime.preprocess import normalize
+
+from edgemri.errors import MissingExtraError, ModelFileError, UsageError
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    return build_tiny_models(str(tmp_path_factory.getbasetemp() / "runtime-models"))
+
+
+def test_registry_and_suffix_choice(tmp_path):
+    assert BACKENDS.names() == ["litert", "onnxruntime", "openvino"]
+    assert backend_for("m.tflite").name == "litert"
+    assert backend_for("m.ONNX").name == "onnxruntime"
+    assert backend_for("m.xml").name == "openvino"
+    assert backend_for("m.tflite", "openvino").name == "openvino"
+    with pytest.raises(UsageError, match="Did you mean"):
+        backend_for("m.tflite", "litrt")
+    with pytest.raises(ModelFileError, match=r"\.pt"):
+        backend_for("m.pt")
+
+
+@pytest.mark.parametrize("which", ["tflite_fp32", "onnx", "openvino"])
+def test_float_backends_match_keras(models, which):
+    path = getattr(models, which)
+    backend = backend_for(path).load(path, threads=1)
+    pixels = models.pixels(4)
+    x = normalize(pixels, models.manifest.input)
+    ref = models.keras_probs(pixels)
+    out = np.concatenate([backend.run(x[i:i + 1]) for i in range(len(x))])
+    np.testing.assert_allclose(out, ref, atol=1e-5)
+    info = backend.info()
+    assert info["backend"] == backend.name and info["threads"] == 1
+    assert info["versions"]["numpy"] == np.__version__
+    assert backend.input.shape[1:] == (16, 16, 3) and backend.output.shape[-1] == 3
+
+
+def test_litert_reports_engine_quantization_and_xnnpack(models):
+    backend = backend_for(models.tflite_int8).load(models.tflite_int8, threads=2)
+    assert backend.input.dtype == "int8" and backend.output.dtype == "int8"
+    assert backend.input.quantization is not None and backend.input.quantization.scale > 0
+    info = backend.info()
+    assert info["engine"] == "ai_edge_litert.interpreter"
+    assert "ai-edge-litert" in info["versions"]
+    assert info["xnnpack"] is True  # AUTO op resolver applies XNNPACK on CPU
+    assert backend.input.fixed_batch is None  # converter leaves the batch dynamic
+    assert backend.run(np.zeros((3, 16, 16, 3), np.int8)).shape == (3, 3)
+
+
+def test_litert_falls_back_and_names_the_extra(models, monkeypatch):
+    monkeypatch.setattr(litert_mod, "INTERPRETERS", (("no_such_mod.interpreter", "x"),
+                                                     ("ai_edge_litert.interpreter", "ai-edge-litert")))
+    assert backend_for(models.tflite_fp32).load(models.tflite_fp32).engine() == "ai_edge_litert.interpreter"
+    monkeypatch.setattr(litert_mod, "INTERPRETERS", (("no_such_mod.interpreter", "x"),))
+    with pytest.raises(MissingExtraError) as err:
+        backend_for(models.tflite_fp32).load(models.tflite_fp32)
+    assert 'pip install "edgemri[litert]"' in err.value.one_line()
+
+
+@pytest.mark.parametrize("module,which,extra", [("onnxruntime", "onnx", "onnx"),
+                                                ("openvino", "openvino", "openvino")])
+def test_missing_engine_names_the_extra(models, monkeypatch, module, which, extra):
+    monkeypatch.setitem(sys.modules, module, None)  # makes `import module` raise ImportError
+    path = getattr(models, which)
+    with pytest.raises(MissingExtraError) as err:
+        backend_for(path).load(path)
+    assert f'pip install "edgemri[{extra}]"' in err.value.one_line()
+
+
+@pytest.mark.parametrize("which", ["tflite_fp32", "onnx", "openvino"])
+def test_truncated_model_is_a_model_file_error(models, tmp_path, which):
+    src = getattr(models, which)
+    dest = tmp_path / src.name
+    dest.write_bytes(src.read_bytes()[: src.stat().st_size // 3])
+    if src.suffix == ".xml":
+        (tmp_path / "model.bin").write_bytes(src.with_suffix(".bin").read_bytes())
+    with pytest.raises(ModelFileError) as err:
+        backend_for(dest).load(dest)
+    assert str(dest) in err.value.message and "\n" not in err.value.one_line()
+
+
+def test_missing_and_empty_files(tmp_path, models):
+    with pytest.raises(ModelFileError, match="not found"):
+        backend_for("nope.tflite").load(tmp_path / "nope.tflite")
+    empty = tmp_path / "empty.onnx"
+    empty.write_bytes(b"")
+    with pytest.raises(ModelFileError, match="empty"):
+        backend_for(empty).load(empty)
+    xml = tmp_path / "model.xml"
+    xml.write_bytes(models.openvino.read_bytes())
+    with pytest.raises(ModelFileError, match="model.bin"):
+        backend_for(xml).load(xml)

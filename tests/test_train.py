@@ -1,0 +1,215 @@
+"""Training end to end on tiny synthetic data: run directory, metrics, resume, refusals, backends."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("keras")
+
+from edgemri.cli import main
+from edgemri.errors import ModelFileError
+from edgemri.rundir import RunDir
+
+TINY = ["--arch", "simple-cnn", "--image-size", "32", "--batch-size", "8", "--seed", "0",
+        "--arch-opt", "filters=8,16", "--augment", "mri", "--no-tensorboard"]
+
+
+def _write_pngs(root: Path, classes: list[str], per_class: int, seed: int = 0) -> Path:
+    """Class-dependent bright squares, so a tiny CNN has something learnable."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for k, name in enumerate(classes):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            img = rng.integers(0, 60, (40, 40), dtype=np.uint8)
+            y, x = 4 + 9 * k, 4 + 9 * k
+            img[y:y + 10, x:x + 10] = 230
+            Image.fromarray(img).save(root / name / f"{name}_{i:03d}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return _write_pngs(tmp_path_factory.mktemp("data") / "brain", ["glioma", "meningioma", "notumor"], 10)
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory) -> RunDir:
+    out = tmp_path_factory.mktemp("runs") / "run"
+    rc = main(["train", "--data", str(data), "--out", str(out), "--epochs", "2", "--test-fraction", "0.2",
+               *TINY])
+    assert rc == 0
+    return RunDir.open(out)
+
+
+def test_run_directory_is_complete(trained, data):
+    names = {p.name for p in trained.root.iterdir()}
+    assert {"model.keras", "manifest.json", "split.json", "config.json", "history.csv", "metrics.json",
+            "confusion_matrix.png", "curves.png", "checkpoint"} <= names
+    cfg = trained.config()
+    for key in ("arch", "arch_options", "image_size", "color", "epochs", "batch_size", "lr", "seed", "data",
+                "classes", "optimizer", "schedule", "augment", "patience"):
+        assert key in cfg, key
+    assert cfg["arch_options"] == {"filters": "8,16", "dropout": 0.2}
+    assert cfg["classes"] == ["glioma", "meningioma", "notumor"]
+    manifest = trained.manifest()
+    assert manifest.format == "keras" and manifest.arch == "simple-cnn"
+    assert (manifest.input.height, manifest.input.color) == (32, "gray3")
+    assert {"run_id", "dataset_fingerprint", "tool_versions"} <= set(manifest.provenance)
+    assert manifest.provenance["dataset_fingerprint"] == json.loads(trained.split_path.read_text())["fingerprint"]
+    rows = list(csv.DictReader(trained.history_path.open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    for png in ("confusion_matrix.png", "curves.png"):
+        assert (trained.root / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_metrics_match_an_independent_inference_mode_evaluation(trained):
+    from edgemri.train.arrays import split_arrays
+    from edgemri.train.keras_model import load_keras, predict_probs
+
+    metrics = json.loads(trained.metrics_path.read_text())
+    for key in ("accuracy", "balanced_accuracy", "macro_precision", "macro_recall", "macro_f1", "per_class",
+                "confusion_matrix", "roc_auc", "ece", "test"):
+        assert key in metrics, key
+    pixels, labels = split_arrays(trained, "val", progress=False)
+    probs = predict_probs(load_keras(trained.model), pixels, trained.manifest().input)
+    assert len(labels) == metrics["n"] == np.sum(metrics["confusion_matrix"])
+    assert metrics["accuracy"] == pytest.approx(float((probs.argmax(1) == labels).mean()))
+
+
+def test_evaluate_command_on_a_labelled_folder(trained, data, capsys):
+    assert main(["evaluate", str(trained.root), "--data", str(data)]) == 0
+    assert "accuracy" in capsys.readouterr().out
+    reports = list((trained.root / "evaluate").glob("*/metrics.json"))
+    assert len(reports) == 1 and json.loads(reports[0].read_text())["n"] == 30
+
+
+def test_refuses_to_overwrite_an_existing_run(trained, data, capsys):
+    before = trained.model.stat().st_mtime_ns
+    rc = main(["train", "--data", str(data), "--out", str(trained.root), "--epochs", "1", *TINY])
+    assert rc != 0
+    assert "already exists" in capsys.readouterr().err
+    assert trained.model.stat().st_mtime_ns == before
+
+
+def test_resume_continues_at_the_next_epoch(data, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(out), "--epochs", "1", *TINY]) == 0
+    state = json.loads((out / "checkpoint" / "state.json").read_text())
+    assert state["next_epoch"] == 1
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--epochs", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "epoch 2/2:" in err and "epoch 1/" not in err  # only the missing epoch ran
+    rows = list(csv.DictReader((out / "history.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    import keras
+
+    resumed = keras.models.load_model(out / "checkpoint" / "last.keras")
+    steps_per_epoch = int(np.ceil(21 / 8))  # 30 images, 15% val -> 21 train (class-stratified, +-1)
+    assert int(resumed.optimizer.iterations) >= 2 * (steps_per_epoch - 1)  # optimizer state carried over
+
+    # a dataset whose classes differ from the run's is refused
+    other = _write_pngs(tmp_path / "other", ["a", "b"], 3)
+    assert main(["train", "--resume", str(out), "--data", str(other), "--epochs", "3"]) != 0
+    assert "classes" in capsys.readouterr().err
+
+    # --overwrite replaces the run: a stale export disappears, history restarts
+    (out / "export").mkdir()
+    (out / "export" / "stale.tflite").write_bytes(b"old")
+    assert main(["train", "--data", str(data), "--out", str(out), "--epochs", "1", "--overwrite", *TINY]) == 0
+    assert not (out / "export").exists()
+    assert [int(r["epoch"]) for r in csv.DictReader((out / "history.csv").open())] == [1]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--arch", "resnet9000"], "unknown architecture"),
+    (["--arch", "mobilenetv2", "--image-size", "16"], "below the minimum"),
+    (["--arch", "simple-cnn", "--arch-opt", "depth=3"], "unknown architecture option"),
+    (["--arch", "simple-cnn", "--optimizer", "sgd"], "--optimizer must be one of"),
+])
+def test_bad_options_fail_with_one_line(data, tmp_path, capsys, argv, message):
+    rc = main(["train", "--data", str(data), "--out", str(tmp_path / "r"), "--epochs", "1", *argv])
+    err = capsys.readouterr().err.strip()
+    assert rc != 0 and message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "r").exists()  # nothing written
+
+
+def test_single_class_dataset_is_refused(tmp_path, capsys):
+    root = _write_pngs(tmp_path / "one", ["only"], 4)
+    rc = main(["train", "--data", str(root), "--out", str(tmp_path / "r"), *TINY])
+    assert rc != 0 and "class" in capsys.readouterr().err
+
+
+def test_truncated_model_file_is_a_clear_error(trained, tmp_path):
+    from edgemri.train.keras_model import load_keras
+
+    broken = tmp_path / "model.keras"
+    broken.write_bytes(trained.model.read_bytes()[:500])
+    with pytest.raises(ModelFileError, match="truncated or corrupt"):
+        load_keras(broken)
+
+
+def test_cli_help_does_not_import_keras_or_tensorflow():
+    code = ("import sys; from edgemri.cli import main; main(['train', '--help']); main(['evaluate', '--help']);"
+            "print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'tf_keras') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    for option in ("--arch", "--data", "--epochs", "--image-size", "--batch-size", "--lr", "--seed", "--out",
+                   "--resume", "--weights", "--augment", "--arch-opt", "--schedule", "--patience"):
+        assert option in proc.stdout
+
+
+JAX_SCRIPT = textwrap.dedent("""
+    import sys
+    from edgemri.train.config import TrainConfig
+    from edgemri.train.trainer import train
+    import keras
+    assert keras.backend.backend() == "jax", keras.backend.backend()
+    cfg = TrainConfig(arch="simple-cnn", data=sys.argv[1], out=sys.argv[2], epochs=1, image_size=32,
+                      batch_size=8, arch_options={"filters": "8,16"}, tensorboard=False)
+    run = train(cfg, verbose=0)
+    print("OK", run.root)
+""")
+
+
+def test_jax_backend_trains_one_epoch(data, tmp_path):
+    """EDGEMRI_JAX_PYTHON may name another interpreter with jax (and edgemri) installed, e.g. a venv
+    without TensorFlow at all, which proves the data pipeline needs no TensorFlow."""
+    import importlib.util
+
+    python = os.environ.get("EDGEMRI_JAX_PYTHON") or sys.executable
+    if python == sys.executable and importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed here (pip install jax, or set EDGEMRI_JAX_PYTHON to a python with it)")
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    proc = subprocess.run([python, "-c", JAX_SCRIPT, str(data), str(tmp_path / "jax-run")], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "jax-run" / "model.keras").is_file()
+
+
+def test_explain_writes_gradcam_overlays_from_the_last_spatial_layer(trained, data, tmp_path, capsys):
+    from PIL import Image
+
+    from edgemri.train.explain import last_spatial_layer
+    from edgemri.train.keras_model import load_keras
+
+    image = sorted((data / "meningioma").glob("*.png"))[0]
+    assert main(["explain", str(trained.root), str(image), "--out", str(tmp_path)]) == 0
+    layer = last_spatial_layer(load_keras(trained.model))
+    assert layer == "block2_pool"  # filters=8,16: the last rank-4 layer before the head
+    assert f"layer {layer}" in capsys.readouterr().out
+    png = Image.open(tmp_path / f"{image.stem}_gradcam.png")
+    assert png.size == (32, 32) and png.mode == "RGB"
+    assert main(["explain", str(trained.root), str(image), "--layer", "nope"]) != 0

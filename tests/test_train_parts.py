@@ -1,0 +1,70 @@
+"""Augmentation and LR schedules: the numpy pieces of training, without Keras."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from edgemri.train.augment import PRESETS, AugmentConfig, augment_batch, preset
+from edgemri.train.schedule import LrSchedule, warmup_cosine
+
+from edgemri.errors import UsageError
+
+
+def _batch() -> np.ndarray:
+    x = np.zeros((4, 24, 24, 3), np.uint8)
+    x[:, 4:10, 2:8] = 200  # an off-centre square: flips and warps move it
+    return x
+
+
+def test_disabled_augmentation_is_identity():
+    x = _batch()
+    out = augment_batch(x, PRESETS["none"], np.random.default_rng(0))
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, x.astype(np.float32))
+
+
+def test_flip_mirrors_and_identity_warp_keeps_pixels():
+    x = _batch()
+    out = augment_batch(x, AugmentConfig(hflip=True), np.random.default_rng(1))
+    flipped = [np.array_equal(o, img[:, ::-1].astype(np.float32)) for o, img in zip(out, x)]
+    kept = [np.array_equal(o, img.astype(np.float32)) for o, img in zip(out, x)]
+    assert all(f or k for f, k in zip(flipped, kept)) and any(flipped)
+    near_identity = augment_batch(x, AugmentConfig(rotation=1e-6), np.random.default_rng(0))
+    np.testing.assert_allclose(near_identity, x, atol=0.01)
+
+
+def test_geometric_and_photometric_ranges():
+    x = _batch()
+    out = augment_batch(x, preset("mri"), np.random.default_rng(2))
+    assert out.shape == x.shape and out.min() >= 0 and out.max() <= 255
+    assert not np.allclose(out, x)
+    again = augment_batch(x, preset("mri"), np.random.default_rng(2))
+    np.testing.assert_array_equal(out, again)  # same seed, same batch: resumable
+    shifted = augment_batch(x, AugmentConfig(shift=0.3), np.random.default_rng(3))
+    assert shifted.sum() < x.sum() * 1.01 and shifted.sum() > 0  # zero fill, content preserved-ish
+
+
+def test_overrides_and_unknown_preset():
+    cfg = preset("ultrasound").with_overrides(hflip=False, rotation=0.0, zoom=None)
+    assert (cfg.hflip, cfg.rotation, cfg.zoom) == (False, 0.0, PRESETS["ultrasound"].zoom)
+    with pytest.raises(UsageError, match="unknown augmentation preset") as info:
+        preset("ct")
+    assert "mri" in info.value.hint
+
+
+def test_warmup_cosine_shape():
+    lrs = [warmup_cosine(e, 10, 1e-3, 2, 0.01) for e in range(10)]
+    assert lrs[0] < lrs[1] < lrs[2] == pytest.approx(1e-3)
+    assert all(a >= b for a, b in itertools.pairwise(lrs[2:]))
+    assert lrs[-1] == pytest.approx(1e-5)
+
+
+def test_plateau_halves_after_patience_and_state_round_trips():
+    sched = LrSchedule("plateau", 1e-3, 10, 0, 0.01, plateau_factor=0.5, plateau_patience=2)
+    for epoch, loss in enumerate([1.0, 0.9, 0.95, 0.93]):
+        sched.after_epoch(epoch, loss)
+    assert sched.lr_for(4) == pytest.approx(5e-4)
+    restored = LrSchedule("plateau", 1e-3, 10, 0, 0.01, state=dict(sched.state))
+    assert restored.lr_for(4) == sched.lr_for(4)

@@ -1,0 +1,97 @@
+"""TrainConfig: every option of a training run, saved verbatim as ``config.json``.
+
+A resumed run reads its config back from there, so everything that shapes training must live
+here (and nothing else may).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgemri.errors import UsageError
+
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULES = ("cosine", "plateau", "constant")
+MONITORS = ("val_loss", "val_accuracy")
+MIXED_PRECISION = ("auto", "on", "off")
+
+
+@dataclass
+class TrainConfig:
+    """Defaults follow the published MobileNetV2 brain-MRI recipes, sized for a CPU."""
+
+    arch: str
+    data: str
+    out: str
+    arch_options: dict[str, Any] = field(default_factory=dict)
+    task: str = ""  # default: the dataset folder name
+    epochs: int = 20
+    image_size: int = 224
+    color: str = "gray3"
+    batch_size: int = 32
+    lr: float = 1e-3
+    seed: int = 0
+    val_fraction: float = 0.15
+    test_fraction: float = 0.0
+    group_pattern: str | None = None
+    skip_bad: bool = False
+    augment: str = "mri"
+    augment_overrides: dict[str, Any] = field(default_factory=dict)
+    optimizer: str = "adam"
+    weight_decay: float = 1e-4
+    schedule: str = "cosine"
+    warmup_epochs: int = 1
+    min_lr_factor: float = 0.01
+    plateau_factor: float = 0.5
+    plateau_patience: int = 2
+    patience: int = 5  # early stopping; 0 disables it (best weights are still restored)
+    monitor: str = "val_loss"
+    restore_best: bool = True
+    class_weights: bool = True
+    mixed_precision: str = "auto"
+    weights: str | None = None
+    freeze_epochs: int = 0
+    fine_tune_layers: int | None = None
+    fine_tune_lr_factor: float = 0.1
+    tensorboard: bool = True
+    overwrite: bool = False
+
+    def validate(self) -> TrainConfig:
+        """Raise UsageError on a value that cannot work, before anything is written."""
+        checks = [
+            (self.epochs >= 1, f"--epochs must be >= 1, not {self.epochs}"),
+            (self.batch_size >= 1, f"--batch-size must be >= 1, not {self.batch_size}"),
+            (self.image_size >= 8, f"--image-size must be >= 8, not {self.image_size}"),
+            (self.lr > 0, f"--lr must be > 0, not {self.lr}"),
+            (self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}"),
+            (self.schedule in SCHEDULES, f"--schedule must be one of {', '.join(SCHEDULES)}"),
+            (self.monitor in MONITORS, f"--monitor must be one of {', '.join(MONITORS)}"),
+            (self.mixed_precision in MIXED_PRECISION,
+             f"--mixed-precision must be one of {', '.join(MIXED_PRECISION)}"),
+            (self.patience >= 0 and self.warmup_epochs >= 0 and self.freeze_epochs >= 0,
+             "--patience, --warmup-epochs and --freeze-epochs must be >= 0"),
+            (self.color in ("gray3", "rgb"), "--color must be gray3 or rgb (the backbones take 3 channels)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UsageError(message)
+        return self
+
+    @property
+    def task_name(self) -> str:
+        if self.task:
+            return self.task
+        root = Path(self.data)
+        return (root.parent.name if root.name in ("train", "training") else root.name) or "classification"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Read config.json back, ignoring keys this version does not know (written by newer ones)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
