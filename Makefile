@@ -5,8 +5,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edgemri-installed
 DEMO_OUT ?= out/demo
+DEMO_ARGS ?=
 
-.PHONY: demo test bench lint results clean
+.PHONY: demo test bench android-core lint results clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,13 +16,17 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $@
 
 demo: $(STAMP)
-	$(BIN)/edgemri demo --out $(DEMO_OUT) --overwrite
+	$(BIN)/edgemri demo --out $(DEMO_OUT) --overwrite $(DEMO_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
 bench: $(STAMP)
-	$(BIN)/python -m pytest -q benchmarks --benchmark-json=benchmarks/results/pytest-benchmark.json
+	$(BIN)/python -m pytest -q benchmarks --benchmark-json=benchmarks/results/pytest-benchmark.json \
+		--benchmark-max-time=0.2 --benchmark-min-rounds=5
+
+android-core:
+	android-demo/core/run-tests.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check edgemri runtime train convert tests benchmarks

@@ -173,6 +173,14 @@ def test_cli_help_does_not_import_keras_or_tensorflow():
 
 JAX_SCRIPT = textwrap.dedent("""
     import sys
+
+    class NoTensorFlow:  # a machine without TensorFlow, as on a JAX GPU box: importing it fails
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("tensorflow", "tf_keras"):
+                raise ImportError("TensorFlow is blocked in this test")
+            return None
+
+    sys.meta_path.insert(0, NoTensorFlow())
     from edgemri.train.config import TrainConfig
     from edgemri.train.trainer import train
     import keras
@@ -180,6 +188,7 @@ JAX_SCRIPT = textwrap.dedent("""
     cfg = TrainConfig(arch="simple-cnn", data=sys.argv[1], out=sys.argv[2], epochs=1, image_size=32,
                       batch_size=8, arch_options={"filters": "8,16"}, tensorboard=False)
     run = train(cfg, verbose=0)
+    assert "tensorflow" not in sys.modules
     print("OK", run.root)
 """)
 
@@ -200,12 +209,11 @@ def test_jax_backend_trains_one_epoch(data, tmp_path):
 
 
 def test_explain_writes_gradcam_overlays_from_the_last_spatial_layer(trained, data, tmp_path, capsys):
-    from PIL import Image
-
     from edgemri.train.explain import last_spatial_layer
     from edgemri.train.keras_model import load_keras
+    from PIL import Image
 
-    image = sorted((data / "meningioma").glob("*.png"))[0]
+    image = min((data / "meningioma").glob("*.png"))
     assert main(["explain", str(trained.root), str(image), "--out", str(tmp_path)]) == 0
     layer = last_spatial_layer(load_keras(trained.model))
     assert layer == "block2_pool"  # filters=8,16: the last rank-4 layer before the head
@@ -213,3 +221,27 @@ def test_explain_writes_gradcam_overlays_from_the_last_spatial_layer(trained, da
     png = Image.open(tmp_path / f"{image.stem}_gradcam.png")
     assert png.size == (32, 32) and png.mode == "RGB"
     assert main(["explain", str(trained.root), str(image), "--layer", "nope"]) != 0
+
+
+def test_fine_tune_from_weights_freezes_then_unfreezes_at_lower_lr(data, tmp_path):
+    from edgemri.train.models import build
+
+    donor = build("simple-cnn", (32, 32, 3), 5, filters="8,16")  # other head size: skipped on load
+    weights = tmp_path / "donor.weights.h5"
+    donor.save_weights(weights)
+    out = tmp_path / "ft"
+    rc = main(["train", "--data", str(data), "--out", str(out), "--epochs", "2", "--weights", str(weights),
+               "--freeze-epochs", "1", "--fine-tune-layers", "1", "--schedule", "constant", "--warmup-epochs", "0",
+               "--lr", "0.01", *TINY])
+    assert rc == 0
+    rows = list(csv.DictReader((out / "history.csv").open()))
+    assert [int(r["phase"]) for r in rows] == [0, 1]
+    assert [float(r["lr"]) for r in rows] == pytest.approx([0.01, 0.001])
+    from edgemri.train.keras_model import load_keras
+
+    model = load_keras(out / "checkpoint" / "last.keras")  # after epoch 2 (model.keras = best epoch)
+    # block1 stayed frozen through both phases: still the donor's weights; block2_conv was fine-tuned
+    np.testing.assert_array_equal(model.get_layer("block1_conv").get_weights()[0],
+                                  donor.get_layer("block1_conv").get_weights()[0])
+    assert not np.array_equal(model.get_layer("block2_conv").get_weights()[0],
+                              donor.get_layer("block2_conv").get_weights()[0])

@@ -68,3 +68,20 @@ def test_plateau_halves_after_patience_and_state_round_trips():
     assert sched.lr_for(4) == pytest.approx(5e-4)
     restored = LrSchedule("plateau", 1e-3, 10, 0, 0.01, state=dict(sched.state))
     assert restored.lr_for(4) == sched.lr_for(4)
+
+
+def test_precise_bn_sets_statistics_to_the_clean_data_average():
+    keras = pytest.importorskip("keras")
+    from edgemri.runtime.manifest import InputSpec
+    from edgemri.train.precise_bn import recalibrate_bn
+
+    inputs = keras.layers.Input((8, 8, 3), name="input")
+    bn = keras.layers.BatchNormalization(momentum=0.9, name="bn")
+    model = keras.Model(inputs, bn(inputs))
+    bn.moving_mean.assign(np.full(3, 50.0, np.float32))  # stale statistics
+    spec = InputSpec(8, 8)
+    pixels = np.random.default_rng(0).integers(0, 256, (64, 8, 8, 3), dtype=np.uint8)
+    used = recalibrate_bn(model, pixels, spec, batch_size=16, batches=4)
+    assert used == 4 and bn.momentum == 0.9  # momentum restored
+    x = spec.scale * pixels.astype(np.float64) + spec.offset
+    np.testing.assert_allclose(bn.moving_mean.numpy(), x.mean(axis=(0, 1, 2)), atol=2e-3)

@@ -62,6 +62,8 @@ def train_command(
                                 "best weights)."),
     no_class_weights: bool = typer.Option(False, "--no-class-weights", help="Do not weight the loss by "
                                           "inverse class frequency."),
+    precise_bn: int = typer.Option(20, "--precise-bn", help="Re-estimate BatchNorm statistics on this many "
+                                   "clean training batches before each validation (0: off)."),
     mixed_precision: str = typer.Option("auto", "--mixed-precision", help="auto (on when a GPU is found), on "
                                         "or off."),
     no_tensorboard: bool = typer.Option(False, "--no-tensorboard", help="Do not write TensorBoard logs."),
@@ -98,7 +100,8 @@ def train_command(
         val_fraction=val_fraction, test_fraction=test_fraction, group_pattern=group_pattern, skip_bad=skip_bad,
         augment=augment, augment_overrides={k: v for k, v in overrides.items() if v is not None},
         optimizer=optimizer, weight_decay=weight_decay, schedule=schedule, warmup_epochs=warmup_epochs,
-        patience=patience, monitor=monitor, class_weights=not no_class_weights, mixed_precision=mixed_precision,
+        patience=patience, monitor=monitor, class_weights=not no_class_weights,
+        precise_bn=precise_bn, mixed_precision=mixed_precision,
         weights=str(weights) if weights else None, freeze_epochs=freeze_epochs, fine_tune_layers=fine_tune_layers,
         fine_tune_lr_factor=fine_tune_lr_factor, tensorboard=not no_tensorboard, overwrite=overwrite,
     )

@@ -51,6 +51,7 @@ class TrainConfig:
     monitor: str = "val_loss"
     restore_best: bool = True
     class_weights: bool = True
+    precise_bn: int = 20  # batches of clean training images to re-estimate BN statistics on (0: off)
     mixed_precision: str = "auto"
     weights: str | None = None
     freeze_epochs: int = 0

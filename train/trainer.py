@@ -292,6 +292,11 @@ class _EpochLoop:
         # epochs=cfg.epochs so Keras' progress bar says "Epoch e/E"; the callback ends fit after one.
         fit = self.model.fit(self.dataset, epochs=self.cfg.epochs, initial_epoch=epoch, verbose=self.verbose,
                              callbacks=[_one_epoch_only(self.keras)])
+        if self.cfg.precise_bn:
+            from edgemri.train.precise_bn import recalibrate_bn
+
+            recalibrate_bn(self.model, self.arrays["train"][0], self.spec, self.cfg.batch_size,
+                           self.cfg.precise_bn, seed=self.cfg.seed + epoch)
         val_loss, val_acc = self._validate()
         row = {"epoch": epoch + 1, "phase": self.state["phase"], "lr": lr,
                "loss": float(fit.history["loss"][-1]), "accuracy": float(fit.history["accuracy"][-1]),

@@ -139,17 +139,21 @@ def backbone_layers(model: Any) -> list[Any]:
 
 
 def set_backbone_trainable(model: Any, unfreeze_last: int | None) -> None:
-    """Freeze the backbone, then unfreeze its last ``unfreeze_last`` weighted layers (None: all).
+    """Freeze the backbone, then unfreeze its last ``unfreeze_last`` weighted non-BN layers (None: all).
 
     BatchNormalization stays frozen while fine-tuning a partially frozen backbone: with small
     batches its statistics would otherwise drift away from the pretrained ones.
     """
     backbone = backbone_layers(model)
-    keep = len(backbone) if unfreeze_last is None else max(0, int(unfreeze_last))
-    trainable = {id(layer) for layer in backbone[len(backbone) - keep:]} if keep else set()
+    if unfreeze_last is None:
+        for layer in backbone:
+            layer.trainable = True
+        return
+    convs = [layer for layer in backbone if type(layer).__name__ != "BatchNormalization"]
+    keep = max(0, int(unfreeze_last))
+    chosen = {id(layer) for layer in convs[len(convs) - keep:]} if keep else set()
     for layer in backbone:
-        is_bn = type(layer).__name__ == "BatchNormalization"
-        layer.trainable = id(layer) in trainable and (unfreeze_last is None or not is_bn)
+        layer.trainable = id(layer) in chosen
 
 
 def load_pretrained(model: Any, path: str | os.PathLike[str]) -> None:
