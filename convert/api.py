@@ -77,6 +77,7 @@ class _Reference:
     def __init__(self, ctx: ConvertContext):
         self._ctx = ctx
         self._data: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._qat: np.ndarray | None = None
 
     def get(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self._data is None:
@@ -91,6 +92,25 @@ class _Reference:
             ref = keras_probs(self._ctx.keras_model, pixels, self._ctx.manifest.input)
             self._data = (pixels, labels, ref)
         return self._data
+
+    def qat(self) -> np.ndarray:
+        """Probabilities of the QAT model (``RUN/qat/saved_model``, fake-quant in float).
+
+        An artifact converted from the QAT model is checked against THAT model: QAT fine-tuning
+        changes the weights, so disagreeing with the FP32 model is expected and is reported as an
+        accuracy change, not as a conversion fault.
+        """
+        if self._qat is None:
+            from edgemri.extras import require
+            from edgemri.train.arrays import normalize_batch
+
+            tf = require("tensorflow", "convert", "verifying against the QAT model")
+            pixels = self.get()[0]
+            serve = tf.saved_model.load(str(self._ctx.run.qat_saved_model)).signatures["serving_default"]
+            outs = [serve(tf.constant(normalize_batch(pixels[i:i + 64], self._ctx.manifest.input)))["output_0"]
+                    for i in range(0, len(pixels), 64)]
+            self._qat = np.concatenate([np.asarray(o) for o in outs]).astype(np.float32)
+        return self._qat
 
 
 def convert_one(ctx: ConvertContext, target: Target, reference: _Reference | None) -> ConversionResult:
@@ -132,8 +152,15 @@ def verify_artifact(ctx: ConvertContext, target: Target, path: Path, manifest: M
     if target.name == "openvino" and ctx.options.ov_fp16:
         max_diff = 0.05
     min_agree = ctx.options.min_agreement if ctx.options.min_agreement is not None else target.min_agreement
-    record = {"target": target.name, "artifact": path.name,
+    record = {"target": target.name, "artifact": path.name, "reference": "fp32",
               **compare(labels, ref, probs, min_agree, max_diff)}
+    if manifest.extra.get("source") == "qat":
+        from edgemri.metrics import agreement
+
+        gate = compare(labels, reference.qat(), probs, min_agree, max_diff)
+        record.update({k: gate[k] for k in ("status", "reason", "top1_agreement", "max_prob_diff",
+                                            "mean_prob_diff")}, reference="qat")
+        record["vs_fp32"] = agreement(ref, probs)
     write_json(path.parent / "verification.json", record)
     summary = {k: record[k] for k in ("status", "images", "accuracy", "fp32_accuracy", "accuracy_delta",
                                       "top1_agreement", "max_prob_diff")}

@@ -53,6 +53,10 @@ def test_tflite_int8_uses_the_qat_model(qat_run) -> None:
     manifest = Manifest.load(sidecar_path(run.export_dir / "tflite-int8" / "model.tflite"))
     assert manifest.extra["source"] == "qat"
     assert manifest.input.dtype == "int8" and manifest.input.quantization is not None
+    record = json.loads((run.export_dir / "tflite-int8" / "verification.json").read_text())
+    # a QAT-sourced artifact is gated against the QAT model; its distance to FP32 is reported too
+    assert record["reference"] == "qat" and 0.0 <= record["vs_fp32"]["top1_agreement"] <= 1.0
+    assert record["top1_agreement"] >= 0.9  # int8 conversion of the QAT graph follows the QAT model
 
 
 def test_mismatched_arch_options_are_one_line_error(qat_run, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
