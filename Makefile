@@ -28,6 +28,10 @@ bench: $(STAMP)
 android-core:
 	android-demo/core/run-tests.sh
 
+# The real-data results table (issue 7): hours on a 2-core CPU, not part of CI.
+results: $(STAMP)
+	benchmarks/results/reproduce.sh all
+
 lint: $(STAMP)
 	$(BIN)/ruff check edgemri runtime train convert tests benchmarks
 

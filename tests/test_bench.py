@@ -201,3 +201,19 @@ def test_summary_statistics_match_numpy():
     for q in (50, 90, 99):
         assert s[f"p{q}"] == pytest.approx(np.percentile(values, q))
     assert s["mean"] == pytest.approx(np.mean(values)) and s["std"] == pytest.approx(np.std(values))
+
+
+def test_split_option_selects_the_evaluation_images(bench_run):
+    from edgemri.bench.inputs import eval_set
+    from edgemri.data.split import Split
+    from edgemri.errors import UsageError
+    from edgemri.rundir import RunDir
+
+    run = RunDir.open(bench_run[0])
+    classes = list(run.manifest().classes)
+    split = Split.load(run.split_path)
+    for name in ("train", "val"):
+        evals = eval_set(run, classes, split_name=name)
+        assert evals.source == f"split:{name}" and len(evals.paths) == len(split.samples(name))
+    with pytest.raises(UsageError, match="unknown split 'nosuchsplit'"):
+        eval_set(run, classes, split_name="nosuchsplit")

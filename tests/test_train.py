@@ -245,3 +245,25 @@ def test_fine_tune_from_weights_freezes_then_unfreezes_at_lower_lr(data, tmp_pat
                                   donor.get_layer("block1_conv").get_weights()[0])
     assert not np.array_equal(model.get_layer("block2_conv").get_weights()[0],
                               donor.get_layer("block2_conv").get_weights()[0])
+
+
+def test_merge_classes_and_group_duplicates(data, tmp_path):
+    """Binary tumor/no-tumor from a 4-class layout, with copies of an image kept in one split."""
+    import json
+    import shutil
+
+    root = tmp_path / "brain"
+    shutil.copytree(data, root)
+    copies = [root / "glioma" / f"copy_{i}.png" for i in range(3)]
+    for c in copies:
+        shutil.copy(root / "glioma" / "glioma_000.png", c)
+    out = tmp_path / "run"
+    rc = main(["train", "--data", str(root), "--out", str(out), "--epochs", "1", "--merge",
+               "tumor=glioma,meningioma", "--group-duplicates", *TINY])
+    assert rc == 0
+    run = RunDir.open(out)
+    assert list(run.manifest().classes) == ["notumor", "tumor"]
+    entries = json.loads(run.split_path.read_text())["files"]
+    dup_splits = {e["split"] for e in entries if Path(e["path"]).name in {"glioma_000.png", *(c.name for c in copies)}}
+    assert len(dup_splits) == 1
+    assert {e["class"] for e in entries} == {"notumor", "tumor"}

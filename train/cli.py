@@ -38,6 +38,10 @@ def train_command(
     test_fraction: float = typer.Option(0.0, "--test-fraction", help="Share of images held out for testing."),
     group_pattern: str | None = typer.Option(None, "--group-pattern", help="Regex whose first group names "
                                                 "a patient/series; a group never straddles splits."),
+    group_duplicates: bool = typer.Option(False, "--group-duplicates", help="Audit the dataset first and keep "
+                                          "every cluster of exact/near-duplicate images in one split (no leakage)."),
+    merge: list[str] = typer.Option([], "--merge", help="Merge class folders: NEW=OLD1,OLD2 (repeatable), e.g. "
+                                    "tumor=glioma,meningioma,pituitary for a tumor/no-tumor task."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip unreadable images (counted) instead of "
                                   "failing."),
     task: str = typer.Option("", "--task", help="Task name for the manifest (default: dataset folder name)."),
@@ -98,6 +102,7 @@ def train_command(
         arch=arch, data=str(data), out=str(out or Path("runs") / arch), arch_options=_parse_opts(arch_opt),
         task=task, epochs=epochs or 20, image_size=image_size, batch_size=batch_size, lr=lr, seed=seed,
         val_fraction=val_fraction, test_fraction=test_fraction, group_pattern=group_pattern, skip_bad=skip_bad,
+        group_duplicates=group_duplicates, merge=list(merge),
         augment=augment, augment_overrides={k: v for k, v in overrides.items() if v is not None},
         optimizer=optimizer, weight_decay=weight_decay, schedule=schedule, warmup_epochs=warmup_epochs,
         patience=patience, monitor=monitor, class_weights=not no_class_weights,

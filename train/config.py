@@ -37,6 +37,8 @@ class TrainConfig:
     val_fraction: float = 0.15
     test_fraction: float = 0.0
     group_pattern: str | None = None
+    group_duplicates: bool = False  # keep each cluster of exact/near duplicates in one split (audit)
+    merge: list[str] = field(default_factory=list)  # "tumor=glioma,meningioma,pituitary": merged classes
     skip_bad: bool = False
     augment: str = "mri"
     augment_overrides: dict[str, Any] = field(default_factory=dict)

@@ -67,13 +67,24 @@ def train(cfg: TrainConfig, resume: bool = False, verbose: int | None = None, lo
 
 
 # -- run directory -------------------------------------------------------------------------------
+def dataset_index(cfg: TrainConfig) -> Any:
+    """The dataset as training sees it: discovered, then with ``--merge`` classes applied."""
+    from edgemri.data.discover import discover, merge_classes, parse_merges
+
+    return merge_classes(discover(cfg.data), parse_merges(cfg.merge))
+
+
 def _create_run(cfg: TrainConfig) -> tuple[RunDir, Any, dict[str, Any]]:
-    from edgemri.data.discover import discover
     from edgemri.data.split import make_split
 
-    index = discover(cfg.data)
+    index = dataset_index(cfg)
     _check_index(index)
-    data_split = make_split(index, cfg.val_fraction, cfg.test_fraction, cfg.seed, cfg.group_pattern)
+    groups = None
+    if cfg.group_duplicates:
+        from edgemri.data.audit import duplicate_groups
+
+        groups = duplicate_groups(index, progress=True)
+    data_split = make_split(index, cfg.val_fraction, cfg.test_fraction, cfg.seed, cfg.group_pattern, groups=groups)
     if not data_split.samples("val"):
         raise UsageError("the validation split is empty", "Use --val-fraction > 0 or a dataset with a val/ folder")
     run = RunDir.create(cfg.out, overwrite=cfg.overwrite)
@@ -132,9 +143,7 @@ def _check_resume_labels(cfg: TrainConfig, saved: dict[str, Any]) -> None:
     """Resuming against a dataset whose class folders differ from the run's is a user error."""
     if cfg.data == saved.get("data") or not Path(cfg.data).is_dir():
         return
-    from edgemri.data.discover import discover
-
-    classes = discover(cfg.data).classes
+    classes = dataset_index(cfg).classes
     if list(classes) != list(saved["classes"]):
         raise DataError(f"{cfg.data} has classes {classes} but the run was trained on {saved['classes']}",
                         "Resume with the original dataset, or start a new run")

@@ -25,7 +25,8 @@ WORKER_TIMEOUT_S = 3600.0
 def bench(run: str | Path | RunDir, data: str | Path | None = None, targets: list[str] | None = None,
           threads: list[int] | tuple[int, ...] = (1,), runs: int = 50, warmup: int = 5,
           max_images: int | None = None, min_accuracy: float | None = None,
-          max_drop: float | None = None, progress: bool = True, write: bool = True) -> dict[str, Any]:
+          max_drop: float | None = None, progress: bool = True, write: bool = True,
+          split: str = "val") -> dict[str, Any]:
     """Benchmark a run directory and return the report (also written to ``RUN/bench/``).
 
     ``targets`` defaults to every artifact under ``RUN/export``. Gates are
@@ -37,13 +38,14 @@ def bench(run: str | Path | RunDir, data: str | Path | None = None, targets: lis
     validate(min_accuracy, max_drop)
     run = run if isinstance(run, RunDir) else RunDir.open(run)
     manifest = run.manifest()
-    evals = eval_set(run, list(manifest.classes), data, max_images)
+    evals = eval_set(run, list(manifest.classes), data, max_images, split)
     rows_to_measure = inputs.targets(run, targets)
     t0 = time.time()
     rows = measure_all(run, rows_to_measure, evals, list(threads), runs, warmup, progress)
     add_metrics(rows, evals)
     report = build_report(run, evals, rows, {"threads": list(threads), "runs": runs, "warmup": warmup,
-                                                   "max_images": max_images, "data": str(data) if data else None},
+                                                   "max_images": max_images, "data": str(data) if data else None,
+                                                   "split": None if data else split},
                           time.time() - t0)
     from edgemri.bench.gates import check_gates, gate_failures
 

@@ -24,6 +24,8 @@ def bench_command(
     run: str = typer.Argument(..., metavar="RUN", help="Run directory (with model.keras and export/)."),
     data: str | None = typer.Option(None, "--data", help="Labelled image folder to evaluate on "
                                        "(default: the run's own validation split)."),
+    split: str = typer.Option("val", "--split", help="Split of the run to evaluate on when no --data: "
+                              "val or test (the held-out one)."),
     targets: str | None = typer.Option(None, "--targets", help="Comma-separated targets "
                                           "(default: every artifact under RUN/export)."),
     threads: str = typer.Option("1", "--threads", help="Thread counts to measure, e.g. 1,2."),
@@ -47,7 +49,8 @@ def bench_command(
     names = [t.strip() for t in targets.split(",") if t.strip()] if targets else None
     try:
         report = bench(run, data=data, targets=names, threads=_int_list(threads, "--threads"), runs=runs,
-                       warmup=warmup, max_images=max_images, min_accuracy=min_accuracy, max_drop=max_drop)
+                       warmup=warmup, max_images=max_images, min_accuracy=min_accuracy, max_drop=max_drop,
+                       split=split)
         gate_error = None
     except GateError as exc:  # the report was written: show it, then fail
         report, gate_error = getattr(exc, "report", None) or {}, exc

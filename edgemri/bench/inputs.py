@@ -42,7 +42,7 @@ class Target:
 
 
 def eval_set(run: RunDir, classes: list[str], data: str | Path | None = None,
-             max_images: int | None = None) -> EvalSet:
+             max_images: int | None = None, split_name: str = "val") -> EvalSet:
     """The images + integer labels (in the model's class order) the benchmark predicts."""
     if data is not None:
         from edgemri.data.discover import discover
@@ -55,7 +55,7 @@ def eval_set(run: RunDir, classes: list[str], data: str | Path | None = None,
         if not run.split_path.is_file():
             raise DataError(f"{run.root} has no split.json", "Pass --data ROOT with labelled images")
         split = Split.load(run.split_path)
-        samples, source = list(split.samples("val")), "split:val"
+        samples, source = list(split.samples(split_name)), f"split:{split_name}"
         root = Path(getattr(split, "root", "") or "")
         samples = [_absolute(s, root) for s in samples]
     unknown = sorted({s.label for s in samples} - set(classes))
