@@ -22,6 +22,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
 bench: $(STAMP)
+	mkdir -p benchmarks/results
 	$(BIN)/python -m pytest -q benchmarks --benchmark-json=benchmarks/results/pytest-benchmark.json \
 		--benchmark-max-time=0.2 --benchmark-min-rounds=5
 
