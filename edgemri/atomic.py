@@ -29,6 +29,7 @@ def atomic_path(dest: str | os.PathLike[str], suffix: str | None = None) -> Iter
         prefix=f".{dest.name}.", suffix=f".tmp{suffix or ''.join(dest.suffixes)}", dir=dest.parent
     )
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts get the usual permissions
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -36,6 +37,12 @@ def atomic_path(dest: str | os.PathLike[str], suffix: str | None = None) -> Iter
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes(dest: str | os.PathLike[str], data: bytes) -> Path:

@@ -41,6 +41,17 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     assert sorted(p.name for p in dest.parent.iterdir()) == ["report.json"]
 
 
+def test_atomic_files_get_umask_permissions_not_0600(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        dest = write_json(tmp_path / "m.json", {})
+    finally:
+        os.umask(mask)
+    assert dest.stat().st_mode & 0o777 == 0o644
+
+
 def test_atomic_dir_swaps_whole_directory(tmp_path):
     dest = tmp_path / "bundle"
     with atomic_dir(dest) as tmp:
