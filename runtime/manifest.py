@@ -213,14 +213,8 @@ def sidecar_path(artifact: str | os.PathLike[str]) -> Path:
 
 def tool_versions(*modules: str) -> dict[str, str]:
     """Installed versions of the named distributions plus edgemri, for provenance."""
-    from importlib import metadata
-
     from edgemri import __version__
 
-    versions = {"edgemri": __version__}
-    for name in modules:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return versions
+    from edgemri.runtime.backends.base import package_versions
+
+    return {"edgemri": __version__, **package_versions(tuple(modules))}

@@ -202,13 +202,18 @@ def _effective_input(spec: InputSpec, model: TensorInfo, source: str) -> InputSp
     if model.dtype != "float32":
         if quant is None:
             raise ManifestError(f"{source}: {model.dtype} input has no quantization parameters")
-        if spec.quantization and model.quantization and not _same_quant(spec.quantization, model.quantization):
-            raise ManifestError(
-                f"{source}: manifest input quantization {spec.quantization.to_dict()} disagrees with the "
-                f"model's {model.quantization.to_dict()}",
-                "Use the manifest exported with this model (edgemri convert writes <artifact>.json)",
-            )
+        _check_same_quant("input", spec.quantization, model.quantization, source)
     return dataclasses.replace(spec, quantization=quant if model.dtype != "float32" else None)
+
+
+def _check_same_quant(where: str, manifest_q: Any, model_q: Any, source: str) -> None:
+    """A manifest whose quantization disagrees with the model's would silently skew every input."""
+    if manifest_q and model_q and not _same_quant(manifest_q, model_q):
+        raise ManifestError(
+            f"{source}: manifest {where} quantization {manifest_q.to_dict()} disagrees with the "
+            f"model's {model_q.to_dict()}",
+            "Use the manifest exported with this model (edgemri convert writes <artifact>.json)",
+        )
 
 
 def _effective_output(spec: OutputSpec, model: TensorInfo, source: str) -> OutputSpec:
@@ -220,10 +225,5 @@ def _effective_output(spec: OutputSpec, model: TensorInfo, source: str) -> Outpu
     quant = model.quantization or spec.quantization
     if quant is None:
         raise ManifestError(f"{source}: {model.dtype} output has no quantization parameters")
-    if spec.quantization and model.quantization and not _same_quant(spec.quantization, model.quantization):
-        raise ManifestError(
-            f"{source}: manifest output quantization {spec.quantization.to_dict()} disagrees with the "
-            f"model's {model.quantization.to_dict()}",
-            "Use the manifest exported with this model (edgemri convert writes <artifact>.json)",
-        )
+    _check_same_quant("output", spec.quantization, model.quantization, source)
     return dataclasses.replace(spec, dtype=model.dtype, quantization=quant)
