@@ -7,6 +7,7 @@ latency for small int8 models, so its cost is tracked here on its own.
 from __future__ import annotations
 
 import pytest
+
 from edgemri.runtime.images import load_image
 from edgemri.runtime.manifest import InputSpec, Quantization
 from edgemri.runtime.preprocess import normalize, prepare_pixels, quantize, to_model_input

@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from edgemri.convert.context import DEFAULT_OPSET, ConvertContext, ConvertOptions
-from edgemri.convert.targets import Target, resolve
-from edgemri.runtime.manifest import Manifest, sidecar_path
 
 from edgemri.atomic import write_json
+from edgemri.convert.context import DEFAULT_OPSET, ConvertContext, ConvertOptions
+from edgemri.convert.targets import Target, resolve
 from edgemri.errors import EdgemriError
 from edgemri.extras import EXTRA_OF, available, install_hint
 from edgemri.rundir import RunDir
+from edgemri.runtime.manifest import Manifest, sidecar_path
 
 log = logging.getLogger("edgemri.convert")
 

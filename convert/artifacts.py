@@ -12,9 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from edgemri.runtime.manifest import Manifest, Quantization, sidecar_path, tool_versions
-
 from edgemri.atomic import atomic_path, write_bytes
+from edgemri.runtime.manifest import Manifest, Quantization, sidecar_path, tool_versions
 
 
 def artifact_manifest(base: Manifest, fmt: str, target: str, *, layout: str = "NHWC",

@@ -12,10 +12,10 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from edgemri.runtime.preprocess import normalize
 
 from edgemri.errors import DataError
 from edgemri.rundir import RunDir
+from edgemri.runtime.preprocess import normalize
 
 log = logging.getLogger("edgemri.convert")
 

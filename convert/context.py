@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from edgemri.convert.calibration import CalibrationSet
-from edgemri.runtime.manifest import Manifest
-
 from edgemri.rundir import RunDir
+from edgemri.runtime.manifest import Manifest
 
 DEFAULT_OPSET = 17
 

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from edgemri.convert.artifacts import artifact_manifest, write_onnx
 from edgemri.convert.context import ConvertContext, exc_summary
 from edgemri.convert.source import INPUT_NAME, OUTPUT_NAME
-from edgemri.runtime.manifest import Manifest
-
 from edgemri.errors import ConversionError
 from edgemri.extras import require
+from edgemri.runtime.manifest import Manifest
 
 ONNX_TOOLS = ("tf2onnx", "onnx", "onnxruntime")
 

@@ -13,10 +13,9 @@ from typing import Any
 
 from edgemri.convert.artifacts import artifact_manifest, write_openvino
 from edgemri.convert.context import ConvertContext, exc_summary
-from edgemri.runtime.manifest import Manifest
-
 from edgemri.errors import ConversionError
 from edgemri.extras import require
+from edgemri.runtime.manifest import Manifest
 
 OV_TOOLS = ("openvino", "nncf")
 

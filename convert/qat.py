@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from edgemri.convert.qat_worker import WEIGHT_SEP
-from edgemri.runtime.preprocess import normalize
 
 from edgemri.atomic import atomic_dir, write_json
+from edgemri.convert.qat_worker import WEIGHT_SEP
 from edgemri.errors import ConversionError, RunError
 from edgemri.rundir import RunDir
+from edgemri.runtime.preprocess import normalize
 
 log = logging.getLogger("edgemri.convert")
 

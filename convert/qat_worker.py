@@ -173,6 +173,7 @@ def run(job: dict) -> dict:
     import tensorflow as tf
     import tensorflow_model_optimization as tfmot
     import tf_keras
+
     from edgemri.train.models import build
 
     tf_keras.utils.set_random_seed(int(job.get("seed", 0)))

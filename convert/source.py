@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from edgemri.runtime.manifest import InputSpec
 
 from edgemri.extras import require
 from edgemri.rundir import RunDir
+from edgemri.runtime.manifest import InputSpec
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "probabilities"

@@ -16,10 +16,9 @@ from typing import Any
 from edgemri.convert.artifacts import artifact_manifest, write_tflite
 from edgemri.convert.context import ConvertContext, exc_summary
 from edgemri.convert.inspect import tflite_summary
-from edgemri.runtime.manifest import Manifest, Quantization
-
 from edgemri.errors import ConversionError
 from edgemri.extras import require
+from edgemri.runtime.manifest import Manifest, Quantization
 
 log = logging.getLogger("edgemri.convert")
 

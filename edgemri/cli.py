@@ -15,7 +15,6 @@ import typer
 
 from edgemri.errors import EdgemriError
 
-
 app = typer.Typer(
     name="edgemri",
     help="Train a medical-image classifier, quantize and convert it for the edge, and measure what was lost.",
@@ -48,12 +47,12 @@ def _root(
 
 def _register_all() -> None:
     # Imports here must stay light: each module defers heavy imports into its command bodies.
+    from edgemri import bundle, pipeline
     from edgemri.bench import cli as bench_cli
     from edgemri.convert import cli as convert_cli
     from edgemri.data import cli as data_cli
     from edgemri.runtime import cli as runtime_cli
     from edgemri.train import cli as train_cli
-    from edgemri import bundle, pipeline
 
     for module in (data_cli, train_cli, convert_cli, runtime_cli, bench_cli, bundle, pipeline):
         module.register(app)

@@ -6,6 +6,7 @@ labels ``y_true`` (N,) and probabilities ``probs`` (N, C).
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -58,7 +59,7 @@ def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, bins: int 
     correct = probs.argmax(axis=1) == np.asarray(y_true)
     edges = np.linspace(0.0, 1.0, bins + 1)
     ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         mask = (conf > lo) & (conf <= hi)
         if mask.any():
             ece += mask.mean() * abs(correct[mask].mean() - conf[mask].mean())
@@ -89,7 +90,7 @@ def classification_report(y_true: np.ndarray, probs: np.ndarray, classes: list[s
         for i, name in enumerate(classes)
     }
     return {
-        "n": int(len(y_true)),
+        "n": len(y_true),
         "accuracy": float((y_pred == y_true).mean()) if len(y_true) else float("nan"),
         "balanced_accuracy": float(recall[present].mean()) if present.any() else float("nan"),
         "macro_precision": float(precision[present].mean()) if present.any() else float("nan"),

@@ -17,9 +17,8 @@ import typer
 
 def expand_images(inputs: list[Path]) -> list[Path]:
     """Files as given; directories expanded (recursively, sorted) to their image files."""
-    from edgemri.runtime.images import SUPPORTED_SUFFIXES, is_image_file
-
     from edgemri.errors import DataError
+    from edgemri.runtime.images import SUPPORTED_SUFFIXES, is_image_file
 
     out: list[Path] = []
     for item in inputs:
@@ -54,9 +53,8 @@ def predict(
     Files that cannot be decoded are reported one line each on stderr and the rest are still
     predicted; the exit code is 2 when any failed, unless --skip-bad.
     """
-    from edgemri.runtime.predictor import Predictor
-
     from edgemri.errors import DataError, ImageDecodeError
+    from edgemri.runtime.predictor import Predictor
 
     files = expand_images(images)
     predictor = Predictor.load(model, threads=threads, backend=backend, manifest=manifest)

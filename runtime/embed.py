@@ -20,9 +20,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from edgemri.runtime.manifest import Manifest
-
 from edgemri.errors import ModelFileError
+from edgemri.runtime.manifest import Manifest
 
 TFLITE_MEMBER = "manifest.json"
 ONNX_KEY = "edgemri.manifest"

@@ -109,7 +109,7 @@ def load_dicom(path: Path, frame: str = "middle") -> np.ndarray:
     try:
         ds = pydicom.dcmread(str(path))
         pixels = ds.pixel_array
-    except Exception as exc:  # pydicom raises many types for broken files
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many types for broken files
         raise ImageDecodeError(
             f"cannot decode DICOM {path}: {type(exc).__name__}: {exc}",
             "Check the file is a DICOM image with pixel data (or pass --skip-bad)",
@@ -159,9 +159,9 @@ def _window(ds) -> tuple[float | None, float]:
     if center is None or width is None:
         return None, 0.0
     if not isinstance(center, (int, float)):
-        center = list(center)[0]
+        center = next(iter(center))  # multi-valued: the first window
     if not isinstance(width, (int, float)):
-        width = list(width)[0]
+        width = next(iter(width))
     width = float(width)
     return (float(center), width) if width > 0 else (None, 0.0)
 

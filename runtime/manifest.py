@@ -214,7 +214,6 @@ def sidecar_path(artifact: str | os.PathLike[str]) -> Path:
 def tool_versions(*modules: str) -> dict[str, str]:
     """Installed versions of the named distributions plus edgemri, for provenance."""
     from edgemri import __version__
-
     from edgemri.runtime.backends.base import package_versions
 
     return {"edgemri": __version__, **package_versions(tuple(modules))}

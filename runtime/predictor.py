@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from edgemri.errors import ManifestError, ModelFileError, UsageError
 from edgemri.runtime.backends import Backend, TensorInfo, backend_for
 from edgemri.runtime.backends.base import check_model_file
 from edgemri.runtime.embed import read_embedded
 from edgemri.runtime.images import load_image
 from edgemri.runtime.manifest import InputSpec, Manifest, OutputSpec, Quantization, sidecar_path
 from edgemri.runtime.preprocess import postprocess, prepare_pixels, to_model_input
-
-from edgemri.errors import ManifestError, ModelFileError, UsageError
 
 Item = str | os.PathLike[str] | np.ndarray
 

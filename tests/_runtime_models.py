@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from edgemri.runtime.manifest import InputSpec, Manifest, OutputSpec, Quantization, sidecar_path
 
 SIZE = 16
@@ -42,6 +43,7 @@ class TinyModels:
 
     def keras_probs(self, pixels: np.ndarray) -> np.ndarray:
         import keras
+
         from edgemri.runtime.preprocess import normalize
 
         model = keras.saving.load_model(self.keras, safe_mode=True)
@@ -130,8 +132,9 @@ def _int8_manifest(path: Path, manifest: Manifest) -> Manifest:
 def _build_onnx(model, out: Path, manifest: Manifest) -> tuple[Path, Path]:
     """The same network as an ONNX graph (NHWC input, dynamic batch), built with onnx.helper."""
     import onnx
-    from edgemri.runtime.embed import embed_onnx_model
     from onnx import TensorProto, helper, numpy_helper
+
+    from edgemri.runtime.embed import embed_onnx_model
 
     kernel, conv_b = model.get_layer("conv").get_weights()
     dense_w, dense_b = model.get_layer("head").get_weights()
@@ -168,6 +171,7 @@ def _build_onnx(model, out: Path, manifest: Manifest) -> tuple[Path, Path]:
 
 def _build_openvino(onnx_path: Path, out: Path, manifest: Manifest) -> tuple[Path, Path]:
     import openvino as ov
+
     from edgemri.runtime.embed import embed_openvino_model
 
     path = out / "openvino" / "model.xml"

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edgemri.runtime.manifest import InputSpec, Manifest, Quantization
-from edgemri.runtime.preprocess import preprocess
 from PIL import Image
-from test_bundle import make_run, varied_images
 
 from edgemri.cli import main
+from edgemri.runtime.manifest import InputSpec, Manifest, Quantization
+from edgemri.runtime.preprocess import preprocess
+from test_bundle import make_run, varied_images
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_TESTS = ROOT / "android-demo" / "core" / "run-tests.sh"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from edgemri.runtime.manifest import InputSpec, Manifest, sidecar_path
 
 SIZE = 32

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edgemri.runtime.manifest import InputSpec, Manifest, OutputSpec, Quantization, sidecar_path
 from PIL import Image
 
 from edgemri.cli import main
+from edgemri.runtime.manifest import InputSpec, Manifest, OutputSpec, Quantization, sidecar_path
 
 SIZE = 32
 CLASSES = ("glioma", "meningioma", "notumor")

@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-from edgemri.runtime.manifest import InputSpec, Manifest
 
 from edgemri.rundir import RunDir
+from edgemri.runtime.manifest import InputSpec, Manifest
 
 SIZE = 32
 
@@ -22,12 +22,12 @@ def make_run(root: Path, arch: str = "simple-cnn", arch_options: dict | None = N
              epochs: int = 12, task: str = "brain4", seed: int = 0) -> RunDir:
     """Synthesize images, split them, train ``arch`` briefly and write a complete run directory."""
     import keras
-    from edgemri.train.arrays import normalize_batch, split_arrays
-    from edgemri.train.models import build
 
     from edgemri.data.discover import discover
     from edgemri.data.split import make_split
     from edgemri.data.synth import synthesize
+    from edgemri.train.arrays import normalize_batch, split_arrays
+    from edgemri.train.models import build
 
     data = synthesize(root / "data", task=task, per_class=per_class, size=48, seed=seed)
     index = discover(data)

@@ -11,14 +11,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+
+from edgemri.cli import main
 from edgemri.convert.api import convert
 from edgemri.convert.inspect import inspect_model
 from edgemri.convert.targets import TARGETS
 from edgemri.runtime.embed import read_embedded
 from edgemri.runtime.manifest import Manifest, sidecar_path
 from test_convert_fixtures import make_run
-
-from edgemri.cli import main
 
 pytestmark = pytest.mark.slow
 

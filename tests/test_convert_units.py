@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from edgemri.cli import main
 from edgemri.convert import cli as convert_cli
 from edgemri.convert.calibration import stratified_indices
 from edgemri.convert.context import exc_summary
 from edgemri.convert.targets import TARGETS, resolve
 from edgemri.convert.verify import compare
-
-from edgemri.cli import main
 from edgemri.errors import UsageError
 
 

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edgemri.runtime.images import load_image
-from edgemri.runtime.manifest import InputSpec
-from edgemri.runtime.preprocess import prepare_pixels
 from PIL import Image
 
 from edgemri.data.discover import Sample, discover
 from edgemri.data.loader import load_samples
 from edgemri.data.weights import class_weights
 from edgemri.errors import DataError
+from edgemri.runtime.images import load_image
+from edgemri.runtime.manifest import InputSpec
+from edgemri.runtime.preprocess import prepare_pixels
 
 
 def _dataset(root: Path) -> Path:

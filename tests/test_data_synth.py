@@ -6,14 +6,14 @@ import hashlib
 
 import numpy as np
 import pytest
-from edgemri.runtime.images import load_image
-from edgemri.runtime.manifest import InputSpec
 
 from edgemri.cli import main
 from edgemri.data.discover import discover
 from edgemri.data.loader import load_samples
 from edgemri.data.synth import TASKS, synthesize
 from edgemri.errors import UsageError
+from edgemri.runtime.images import load_image
+from edgemri.runtime.manifest import InputSpec
 
 
 def _digest(root) -> dict[str, str]:

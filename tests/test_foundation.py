@@ -33,10 +33,9 @@ def test_registry_did_you_mean():
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     dest = tmp_path / "out" / "report.json"
     write_json(dest, {"a": 1})
-    with pytest.raises(RuntimeError):
-        with atomic_path(dest) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("interrupted")
+    with pytest.raises(RuntimeError), atomic_path(dest) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("interrupted")
     assert dest.read_text().strip().startswith("{") and "half" not in dest.read_text()
     assert sorted(p.name for p in dest.parent.iterdir()) == ["report.json"]
 
@@ -56,10 +55,9 @@ def test_atomic_dir_swaps_whole_directory(tmp_path):
     dest = tmp_path / "bundle"
     with atomic_dir(dest) as tmp:
         (tmp / "a").write_text("1")
-    with pytest.raises(ValueError):
-        with atomic_dir(dest) as tmp:
-            (tmp / "b").write_text("2")
-            raise ValueError
+    with pytest.raises(ValueError), atomic_dir(dest) as tmp:
+        (tmp / "b").write_text("2")
+        raise ValueError
     assert sorted(p.name for p in dest.iterdir()) == ["a"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
 

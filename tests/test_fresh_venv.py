@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _runtime_models import build_tiny_models
 from PIL import Image
+
+from _runtime_models import build_tiny_models
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -6,12 +6,12 @@ import io
 
 import numpy as np
 import pytest
-from edgemri.runtime.images import decode_image_bytes, load_image
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
 from edgemri.errors import ImageDecodeError
+from edgemri.runtime.images import decode_image_bytes, load_image
 
 pydicom = pytest.importorskip("pydicom")
 from pydicom.data import get_testdata_file

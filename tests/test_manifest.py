@@ -11,8 +11,8 @@ from edgemri.runtime.manifest import InputSpec, Manifest, OutputSpec, Quantizati
 
 
 def _manifest(**kw) -> Manifest:
-    base = dict(task="brain4", classes=("glioma", "meningioma", "notumor", "pituitary"),
-                input=InputSpec(height=64, width=48))
+    base = {"task": "brain4", "classes": ("glioma", "meningioma", "notumor", "pituitary"),
+            "input": InputSpec(height=64, width=48)}
     base.update(kw)
     return Manifest(**base)
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgemri.metrics import agreement, classification_report, confusion_matrix, expected_calibration_error, roc_auc
+from edgemri.metrics import (
+    agreement,
+    classification_report,
+    confusion_matrix,
+    expected_calibration_error,
+    roc_auc,
+)
 
 
 def test_confusion_and_report_by_hand():

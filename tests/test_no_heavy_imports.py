@@ -13,8 +13,9 @@ import sys
 
 import numpy as np
 import pytest
-from _runtime_models import build_tiny_models
 from PIL import Image
+
+from _runtime_models import build_tiny_models
 
 HEAVY = ("tensorflow", "keras", "tf_keras", "onnx", "openvino", "torch", "jax")
 

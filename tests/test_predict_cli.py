@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 import pytest
-from _runtime_models import build_tiny_models
-from edgemri.runtime.predictor import Predictor
 from PIL import Image
 
+from _runtime_models import build_tiny_models
 from edgemri.cli import main
+from edgemri.runtime.predictor import Predictor
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,15 @@ from PIL import Image
 
 from edgemri.runtime.manifest import InputSpec, OutputSpec, Quantization
 from edgemri.runtime.preprocess import (
-    dequantize, normalize, postprocess, prepare_pixels, quantize, resize, softmax, to_color, to_model_input,
+    dequantize,
+    normalize,
+    postprocess,
+    prepare_pixels,
+    quantize,
+    resize,
+    softmax,
+    to_color,
+    to_model_input,
 )
 
 

@@ -7,10 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from edgemri.runtime.manifest import Manifest, sidecar_path
-from test_convert_fixtures import make_run
 
 from edgemri.cli import main
+from edgemri.runtime.manifest import Manifest, sidecar_path
+from test_convert_fixtures import make_run
 
 pytestmark = pytest.mark.slow
 

@@ -6,12 +6,12 @@ import sys
 
 import numpy as np
 import pytest
+
 from _runtime_models import build_tiny_models
+from edgemri.errors import MissingExtraError, ModelFileError, UsageError
 from edgemri.runtime.backends import BACKENDS, backend_for
 from edgemri.runtime.backends import litert as litert_mod
 from edgemri.runtime.preprocess import normalize
-
-from edgemri.errors import MissingExtraError, ModelFileError, UsageError
 
 
 @pytest.fixture(scope="module")

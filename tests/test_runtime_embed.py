@@ -7,10 +7,10 @@ import zipfile
 
 import numpy as np
 import pytest
-from _runtime_models import base_manifest, build_tiny_models
-from edgemri.runtime.embed import embed_tflite, read_embedded
 
+from _runtime_models import base_manifest, build_tiny_models
 from edgemri.errors import ManifestError, ModelFileError
+from edgemri.runtime.embed import embed_tflite, read_embedded
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,13 @@ import shutil
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from _runtime_models import build_tiny_models
+from edgemri.errors import ImageDecodeError, ManifestError
 from edgemri.runtime.manifest import InputSpec, Quantization, sidecar_path
 from edgemri.runtime.predictor import Predictor
 from edgemri.runtime.preprocess import prepare_pixels
-from PIL import Image
-
-from edgemri.errors import ImageDecodeError, ManifestError
 
 
 @pytest.fixture(scope="module")

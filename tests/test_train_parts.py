@@ -6,10 +6,10 @@ import itertools
 
 import numpy as np
 import pytest
-from edgemri.train.augment import PRESETS, AugmentConfig, augment_batch, preset
-from edgemri.train.schedule import LrSchedule, warmup_cosine
 
 from edgemri.errors import UsageError
+from edgemri.train.augment import PRESETS, AugmentConfig, augment_batch, preset
+from edgemri.train.schedule import LrSchedule, warmup_cosine
 
 
 def _batch() -> np.ndarray:

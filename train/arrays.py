@@ -10,6 +10,7 @@ import os
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from edgemri.runtime.manifest import InputSpec
 from edgemri.runtime.preprocess import normalize
 

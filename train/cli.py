@@ -74,10 +74,9 @@ def train_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run directory's results."),
 ) -> None:
     """Train a classifier and write a complete run directory (model, manifest, split, metrics, plots)."""
+    from edgemri.errors import UsageError
     from edgemri.train.config import TrainConfig
     from edgemri.train.trainer import train
-
-    from edgemri.errors import UsageError
 
     if resume is not None:
         import json

@@ -20,10 +20,9 @@ from edgemri.rundir import RunDir
 
 def evaluate(run: RunDir | str | os.PathLike[str], data_root: str | os.PathLike[str] | None = None,
              split: str = "val", progress: bool = True) -> dict[str, Any]:
-    from edgemri.train.keras_model import load_keras, predict_probs
-
     from edgemri.metrics import classification_report
     from edgemri.plots import save_confusion_matrix
+    from edgemri.train.keras_model import load_keras, predict_probs
 
     run = run if isinstance(run, RunDir) else RunDir.open(run)
     manifest = run.manifest()

@@ -60,10 +60,11 @@ def overlay(pixels: np.ndarray, heat: np.ndarray, alpha: float = 0.4) -> np.ndar
 def explain(run: RunDir | str | os.PathLike[str], images: list[str | os.PathLike[str]], out: str | os.PathLike[str],
             layer: str | None = None, class_name: str | None = None) -> list[dict[str, Any]]:
     """Write ``out/<image stem>_gradcam.png`` per image; returns what was explained."""
+    from PIL import Image
+
     from edgemri.runtime.images import load_image
     from edgemri.runtime.preprocess import normalize, prepare_pixels
     from edgemri.train.keras_model import load_keras
-    from PIL import Image
 
     run = run if isinstance(run, RunDir) else RunDir.open(run)
     manifest = run.manifest()

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from edgemri.runtime.manifest import InputSpec
-from edgemri.train.arrays import normalize_batch
 
 from edgemri.errors import ModelFileError
 from edgemri.extras import require
+from edgemri.runtime.manifest import InputSpec
+from edgemri.train.arrays import normalize_batch
 
 
 def load_keras(path: str | os.PathLike[str]) -> Any:

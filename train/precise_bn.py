@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from edgemri.runtime.manifest import InputSpec
 from edgemri.train.arrays import normalize_batch
 

@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from edgemri.runtime.manifest import InputSpec, Manifest, tool_versions
-from edgemri.train.config import TrainConfig
 
 from edgemri.atomic import atomic_dir, atomic_path, write_json, write_text
 from edgemri.errors import DataError, RunError, UsageError
 from edgemri.extras import available, require
 from edgemri.rundir import RunDir
+from edgemri.runtime.manifest import InputSpec, Manifest, tool_versions
+from edgemri.train.config import TrainConfig
 
 Log = Callable[[str], None]
 STATE_FILE = "state.json"
@@ -246,11 +246,10 @@ class _EpochLoop:
 
     def __init__(self, keras: Any, cfg: TrainConfig, run: RunDir, model: Any, arrays: dict, spec: InputSpec,
                  state: dict[str, Any], verbose: int | None, log: Log):
+        from edgemri.data.weights import class_weights
         from edgemri.train.augment import preset
         from edgemri.train.dataset import make_train_dataset
         from edgemri.train.schedule import LrSchedule
-
-        from edgemri.data.weights import class_weights
 
         self.keras, self.cfg, self.run, self.model, self.spec, self.log = keras, cfg, run, model, spec, log
         self.arrays = arrays
@@ -401,10 +400,9 @@ def _write_history(path: Path, rows: list[dict[str, Any]]) -> None:
 def _finish(keras: Any, cfg: TrainConfig, run: RunDir, model: Any, data_split: Any, arrays: dict,
             spec: InputSpec, state: dict[str, Any], log: Log) -> RunDir:
     """Best weights -> float32 model.keras, manifest, metrics on val (and test), plots."""
-    from edgemri.train.keras_model import predict_probs
-
     from edgemri.metrics import classification_report
     from edgemri.plots import save_confusion_matrix, save_curves
+    from edgemri.train.keras_model import predict_probs
 
     best = run.checkpoint_dir / BEST_WEIGHTS
     if cfg.restore_best and best.is_file():

@@ -51,11 +51,11 @@ def make(out: Path, n_images: int = 3) -> tuple[Path, list[Path]]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
     import tensorflow as tf
-    from edgemri.runtime.embed import embed_tflite
-    from edgemri.runtime.manifest import InputSpec, Manifest, OutputSpec, Quantization
     from PIL import Image
 
     from edgemri.atomic import write_bytes
+    from edgemri.runtime.embed import embed_tflite
+    from edgemri.runtime.manifest import InputSpec, Manifest, OutputSpec, Quantization
 
     out.mkdir(parents=True, exist_ok=True)
     spec = InputSpec(SIZE, SIZE)

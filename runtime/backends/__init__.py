@@ -8,13 +8,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from edgemri.errors import ModelFileError
+from edgemri.registry import Registry
 from edgemri.runtime.backends.base import Backend, TensorInfo
 from edgemri.runtime.backends.litert import LiteRTBackend
 from edgemri.runtime.backends.onnxruntime import OnnxRuntimeBackend
 from edgemri.runtime.backends.openvino import OpenVINOBackend
-
-from edgemri.errors import ModelFileError
-from edgemri.registry import Registry
 
 BACKENDS: Registry[type[Backend]] = Registry("backend")
 for _cls in (LiteRTBackend, OnnxRuntimeBackend, OpenVINOBackend):

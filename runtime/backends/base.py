@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from edgemri.runtime.manifest import Quantization
 
 from edgemri.errors import ModelFileError
+from edgemri.runtime.manifest import Quantization
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from edgemri.runtime.backends.base import Backend, TensorInfo, dtype_name
-from edgemri.runtime.manifest import Quantization
 
 from edgemri.errors import MissingExtraError
 from edgemri.extras import install_hint
+from edgemri.runtime.backends.base import Backend, TensorInfo, dtype_name
+from edgemri.runtime.manifest import Quantization
 
 #: import path of the Interpreter class, in order of preference, and its distribution
 INTERPRETERS: tuple[tuple[str, str], ...] = (

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from edgemri.runtime.backends.base import Backend, TensorInfo
 
 from edgemri.extras import require
+from edgemri.runtime.backends.base import Backend, TensorInfo
 
 _ONNX_TYPES = {"tensor(float)": "float32", "tensor(int8)": "int8", "tensor(uint8)": "uint8",
                "tensor(float16)": "float16", "tensor(double)": "float64"}

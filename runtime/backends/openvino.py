@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from edgemri.runtime.backends.base import Backend, TensorInfo
 
 from edgemri.errors import ModelFileError
 from edgemri.extras import require
+from edgemri.runtime.backends.base import Backend, TensorInfo
 
 
 def _tensor(port: Any) -> TensorInfo:

@@ -12,10 +12,9 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from edgemri.train.models.common import ModelEntry
-
 from edgemri.errors import UsageError
 from edgemri.registry import Registry
+from edgemri.train.models.common import ModelEntry
 
 MODELS: Registry[ModelEntry] = Registry("architecture")
 

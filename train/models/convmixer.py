@@ -11,9 +11,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from edgemri.train.models.common import ModelEntry, classifier_head, model_input
-
 from edgemri.errors import UsageError
+from edgemri.train.models.common import ModelEntry, classifier_head, model_input
 
 ACTIVATIONS = ("gelu", "relu6", "relu")
 
