@@ -46,7 +46,7 @@ def _build_run(root: Path) -> Path:
     (run / "config.json").write_text(json.dumps({"arch": "tiny", "image_size": SIZE, "classes": CLASSES}))
 
     fp32 = run / "export" / "tflite-fp32" / "model.tflite"
-    _convert_fp32(run, fp32, model, manifest)
+    _convert_fp32(run, fp32)
     # converted, but its verification failed: still measured, flagged in the status
     dyn = run / "export" / "tflite-dynamic" / "model.tflite"
     dyn.parent.mkdir()
@@ -62,22 +62,13 @@ def _build_run(root: Path) -> Path:
     return run
 
 
-def _convert_fp32(run: Path, fp32: Path, model, manifest: Manifest) -> None:
-    """The real converter when it is installed; else the plain TFLite converter (same bytes)."""
-    try:
-        from edgemri.convert.api import convert
-    except ImportError:
-        convert = None
-    if convert is not None:
-        (result,) = convert(run, ["tflite-fp32"], calib=4, progress=False)
-        assert result.status == "ok", result.reason
-        assert result.path == fp32
-        return
-    import tensorflow as tf
+def _convert_fp32(run: Path, fp32: Path) -> None:
+    """The artifact the benchmark measures, made by the real converter."""
+    from edgemri.convert.api import convert
 
-    fp32.parent.mkdir(parents=True)
-    fp32.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-    manifest.replace(format="tflite").save(sidecar_path(fp32))
+    (result,) = convert(run, ["tflite-fp32"], calib=4, progress=False)
+    assert result.status == "ok", result.reason
+    assert result.path == fp32
 
 
 @pytest.fixture(scope="module")

@@ -135,15 +135,13 @@ def targets(run: RunDir, names: list[str] | None = None) -> list[Target]:
         if artifact is None:
             why = (ver or {}).get("reason")
             reason = f"conversion failed: {why}" if why else \
-                f"no artifact in {tdir} (run: edgemri convert {run.root} --targets {name})"
+                f"no artifact in {tdir} (run: edgemri convert {run.root} --target {name})"
         rows.append(Target(name, artifact, verification=ver, reason=reason))
     return rows
 
 
 def _check_known(name: str) -> None:
     """A typo in --targets is a usage error ("Did you mean"), not a failed row."""
-    try:
-        from edgemri.convert.targets import TARGETS
-    except ImportError:  # the conversion area is not installed: any name may be an artifact folder
-        return
+    from edgemri.convert.targets import TARGETS
+
     TARGETS.get(name)

@@ -73,10 +73,8 @@ class KerasModel:
         from edgemri.runtime.manifest import Manifest
 
         self.manifest = Manifest.load(self.spec["manifest"])
-        try:
-            from edgemri.train.keras_model import load_keras
-        except ImportError:  # the training area not installed/landed: same rules, inline
-            load_keras = _load_keras_fallback
+        from edgemri.train.keras_model import load_keras
+
         self.model = load_keras(self.spec["path"])
 
     def run_raw(self, x: Any) -> Any:
@@ -95,10 +93,8 @@ class KerasModel:
 
     def predict_all(self, pixels: Any) -> Any:
         """Every evaluation image, batched: the reference definition of the FP32 probabilities."""
-        try:
-            from edgemri.train.keras_model import predict_probs
-        except ImportError:
-            return self.predict_pixels(pixels)
+        from edgemri.train.keras_model import predict_probs
+
         return predict_probs(self.model, pixels, self.manifest.input)
 
     def model_input(self, pixels: Any) -> Any:
@@ -118,17 +114,6 @@ class KerasModel:
             "xnnpack": None,
             "versions": {"tensorflow": self.tf.__version__, "keras": keras.__version__},
         }
-
-
-def _load_keras_fallback(path: str) -> Any:
-    import keras
-
-    from edgemri.errors import ModelFileError
-
-    try:
-        return keras.saving.load_model(path, safe_mode=True, compile=False)
-    except Exception as exc:  # noqa: BLE001 - any failure here is "this file is not a model"
-        raise ModelFileError(f"cannot load Keras model {path}: {exc}") from None
 
 
 class ArtifactModel:
