@@ -1,48 +1,96 @@
 #!/usr/bin/env bash
-# Reproduce the real-data results table (issue 7): audit, train, QAT, convert to every target, bench.
-# Long (hours on a 2-core CPU; minutes on a GPU with KERAS_BACKEND=jax). Not part of CI.
-#   usage: benchmarks/results/reproduce.sh [brain4|brain2|busi3|all]   (default: all)
-# Results land in runs/results/<dataset>-<arch>/ and are copied to benchmarks/results/<dataset>-<arch>/.
+# Reproduce the real-data results table (issue 7): audit, train, QAT, convert to every target, bench
+# on a held-out, duplicate-free test split, then publish the run under benchmarks/results/models/.
+# Long (about 30-45 min per brain MRI job on a 2-core CPU; minutes on a GPU with KERAS_BACKEND=jax).
+# Not part of CI.
+#   usage: benchmarks/results/reproduce.sh [JOB|DATASET|all ...]
+#   jobs:  brain4-convmixer-edge brain4-simple-cnn brain4-mobilenetv2-a035 brain4-mobilenetv2
+#          brain2-convmixer-edge busi3-simple-cnn busi3-convmixer-edge
+#   datasets: brain4 brain2 busi3 (every job of that dataset); all (every job, default)
+# Runs land in runs/results/<job>/ (EPOCHS=N overrides every job's epoch count); the summary table
+# (`edgemri compare`) in benchmarks/results/SUMMARY.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 EDGEMRI=${EDGEMRI:-.venv/bin/edgemri}
 DATA=${DATA:-../shared/datasets}
 SIZE=${SIZE:-128}
 OUT=${OUT:-runs/results}
-mkdir -p "$OUT"
+PUBLISH=${PUBLISH:-benchmarks/results/models}
+BRAIN="$DATA/brain-tumor-mri/train"
+BUSI="$DATA/busi/train"
+CONVMIXER_EDGE=(--arch convmixer-edge --arch-opt dim=128 --arch-opt depth=6 --arch-opt patch=8)
+mkdir -p "$OUT" "$PUBLISH"
 
-run_one() {  # dataset-name root arch epochs [extra train args...]
-  local name=$1 root=$2 arch=$3 epochs=$4; shift 4
-  local run="$OUT/$name-$arch"
-  if [ ! -f "$run/model.keras" ]; then
-    "$EDGEMRI" train --arch "$arch" --data "$root" --image-size "$SIZE" --epochs "$epochs" --batch-size 32 \
-      --val-fraction 0.15 --test-fraction 0.15 --group-duplicates --seed 0 --out "$run" "$@"
-  fi
-  "$EDGEMRI" evaluate "$run" --split test
-  [ -d "$run/qat/saved_model" ] || "$EDGEMRI" qat "$run" --epochs 1
-  "$EDGEMRI" convert "$run" --target all || true          # exit 3 = some target failed verification: in the report
-  "$EDGEMRI" bench "$run" --split test --threads 1,2 --runs 50
-  mkdir -p "benchmarks/results/$name-$arch"
-  cp "$run"/bench/report.{json,md,html} "$run"/metrics.json "benchmarks/results/$name-$arch/"
-}
-
-dataset() {
+job_args() {  # job name -> "root epochs" then train args (one per line)
   case $1 in
-    brain4)
-      "$EDGEMRI" data audit "$DATA/brain-tumor-mri/train" --json benchmarks/results/audit-brain.json || true
-      for arch in convmixer-edge simple-cnn; do run_one brain4 "$DATA/brain-tumor-mri/train" $arch 12; done
-      run_one brain4 "$DATA/brain-tumor-mri/train" mobilenetv2 12 --arch-opt alpha=1.0
-      ;;
-    brain2)
-      run_one brain2 "$DATA/brain-tumor-mri/train" convmixer-edge 12 --merge tumor=glioma,meningioma,pituitary
-      ;;
-    busi3)
-      "$EDGEMRI" data audit "$DATA/busi/train" --json benchmarks/results/audit-busi.json || true
-      run_one busi3 "$DATA/busi/train" convmixer-edge 30 --augment ultrasound
-      run_one busi3 "$DATA/busi/train" mobilenetv2 30 --augment ultrasound --arch-opt alpha=0.35
-      ;;
-    *) echo "unknown dataset $1 (brain4, brain2, busi3, all)" >&2; exit 2 ;;
+    brain4-convmixer-edge)   echo "$BRAIN 10"; printf '%s\n' "${CONVMIXER_EDGE[@]}" ;;
+    brain4-simple-cnn)       echo "$BRAIN 12"; printf '%s\n' --arch simple-cnn ;;
+    brain4-mobilenetv2-a035) echo "$BRAIN 8";  printf '%s\n' --arch mobilenetv2 --arch-opt alpha=0.35 ;;
+    brain4-mobilenetv2)      echo "$BRAIN 8";  printf '%s\n' --arch mobilenetv2 --arch-opt alpha=1.0 ;;
+    brain2-convmixer-edge)   echo "$BRAIN 6";  printf '%s\n' "${CONVMIXER_EDGE[@]}" --merge tumor=glioma,meningioma,pituitary ;;
+    busi3-simple-cnn)        echo "$BUSI 40";  printf '%s\n' --arch simple-cnn --augment ultrasound --patience 0 --monitor val_accuracy ;;
+    busi3-convmixer-edge)    echo "$BUSI 40";  printf '%s\n' "${CONVMIXER_EDGE[@]}" --augment ultrasound --patience 0 --monitor val_accuracy ;;
+    *) echo "unknown job $1" >&2; exit 2 ;;
   esac
 }
 
-if [ "${1:-all}" = all ]; then for d in brain4 brain2 busi3; do dataset $d; done; else dataset "$1"; fi
+publish() {  # copy what the README table describes: FP32 model, int8 + fp32 TFLite, manifests, reports
+  local run=$1 dest="$PUBLISH/$2"
+  rm -rf "$dest.tmp" && mkdir -p "$dest.tmp/export" "$dest.tmp/qat"
+  cp "$run"/{model.keras,manifest.json,split.json,config.json,metrics.json,history.csv} "$dest.tmp/"
+  cp "$run"/*.png "$dest.tmp/" 2>/dev/null || true
+  cp "$run/qat/metrics.json" "$dest.tmp/qat/" 2>/dev/null || true
+  for t in tflite-int8 tflite-fp32; do [ -d "$run/export/$t" ] && cp -r "$run/export/$t" "$dest.tmp/export/"; done
+  cp -r "$run/bench" "$dest.tmp/"
+  rm -rf "$dest" && mv "$dest.tmp" "$dest"
+}
+
+run_job() {
+  local job=$1 run="$OUT/$1" root epochs
+  local -a args=()
+  { read -r root epochs; mapfile -t args; } < <(job_args "$job")
+  epochs=${EPOCHS:-$epochs}
+  echo "== $job: train ($(date -u +%H:%M:%S))"
+  if [ ! -f "$run/model.keras" ]; then
+    "$EDGEMRI" train --data "$root" "${args[@]}" --image-size "$SIZE" --epochs "$epochs" --batch-size 32 \
+      --val-fraction 0.15 --test-fraction 0.15 --group-duplicates --seed 0 --out "$run"
+  fi
+  "$EDGEMRI" evaluate "$run" --split test
+  echo "== $job: qat ($(date -u +%H:%M:%S))"
+  [ -d "$run/qat/saved_model" ] || "$EDGEMRI" qat "$run" --epochs 1
+  echo "== $job: convert ($(date -u +%H:%M:%S))"
+  "$EDGEMRI" convert "$run" --target all || [ $? -eq 3 ]   # 3 = a target failed verification: shown in the report
+  echo "== $job: bench ($(date -u +%H:%M:%S))"
+  "$EDGEMRI" bench "$run" --split test --threads 1,2 --runs 50
+  publish "$run" "$job"
+  echo "== $job: done ($(date -u +%H:%M:%S))"
+}
+
+audit() {
+  "$EDGEMRI" data audit "$BRAIN" --json benchmarks/results/audit-brain.json
+  "$EDGEMRI" data audit "$BUSI" --json benchmarks/results/audit-busi.json
+}
+
+expand() {
+  case $1 in
+    all)    echo audit brain4-convmixer-edge busi3-simple-cnn busi3-convmixer-edge brain2-convmixer-edge \
+                 brain4-simple-cnn brain4-mobilenetv2-a035 brain4-mobilenetv2 ;;
+    brain4) echo brain4-convmixer-edge brain4-simple-cnn brain4-mobilenetv2-a035 brain4-mobilenetv2 ;;
+    brain2) echo brain2-convmixer-edge ;;
+    busi3)  echo busi3-simple-cnn busi3-convmixer-edge ;;
+    *)      echo "$1" ;;
+  esac
+}
+
+summary() {  # the README's results table, from every published report
+  local -a reports=()
+  for d in "$PUBLISH"/*/; do [ -f "$d/bench/report.json" ] && reports+=("$(basename "$d")=$d"); done
+  [ ${#reports[@]} -gt 0 ] && "$EDGEMRI" compare "${reports[@]}" --out benchmarks/results/SUMMARY.md
+}
+
+for arg in "${@:-all}"; do
+  for job in $(expand "$arg"); do
+    if [ "$job" = audit ]; then audit; else run_job "$job"; fi
+  done
+done
+summary

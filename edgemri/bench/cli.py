@@ -65,6 +65,42 @@ def bench_command(
         raise gate_error
 
 
+def compare_command(
+    reports: list[str] = typer.Argument(..., metavar="RUN_OR_REPORT...", help="Benched run directories "
+                                        "(or their report.json); LABEL=PATH names a row group."),
+    out: str | None = typer.Option(None, "--out", help="Write the Markdown here (atomically) instead of "
+                                   "printing it."),
+    min_fp32_accuracy: float | None = typer.Option(None, "--min-fp32-accuracy", help="Aim: FP32 accuracy "
+                                                   "at least this (fraction, e.g. 0.95)."),
+    max_drop: float = typer.Option(1.0, "--max-drop", help="Aim: int8 loses at most this many points."),
+    min_agreement: float = typer.Option(0.98, "--min-agreement", help="Aim: int8 top-1 agreement with FP32."),
+    max_size_ratio: float = typer.Option(0.30, "--max-size-ratio", help="Aim: int8 size / FP32 TFLite size."),
+    check: bool = typer.Option(False, "--check", help="Exit 3 if an aim is not met."),
+) -> None:
+    """Summarize several bench reports in one Markdown table, with the int8 aims checked."""
+    from edgemri.atomic import write_text
+    from edgemri.bench.compare import Aims, check_aims, load_report, to_markdown
+    from edgemri.errors import GateError
+
+    aims = Aims(max_drop, min_agreement, max_size_ratio, min_fp32_accuracy)
+    loaded = []
+    for item in reports:
+        label, _, path = item.rpartition("=") if "=" in item else (None, "", item)
+        loaded.append((label or None, load_report(path)))
+    text = to_markdown(loaded, aims)
+    if out:
+        write_text(out, text)
+        typer.echo(f"wrote {out}")
+    else:
+        typer.echo(text)
+    missed = [f"{label or r.get('run')}: {aim}" for label, r in loaded
+              for aim, _, ok in check_aims(r, aims) if ok is False]
+    if check and missed:
+        raise GateError(f"{len(missed)} aim(s) not met ({'; '.join(missed)})",
+                        "See the table; loosen the aims only with a reason.")
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the ``edgemri`` app."""
     app.command("bench")(bench_command)
+    app.command("compare")(compare_command)
