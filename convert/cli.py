@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 # Kept equal to edgemri.convert.targets.TARGETS.names() (a test checks) so --help imports nothing heavy.
-TARGET_NAMES = ("tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8", "onnx", "onnx-int8",
+TARGET_NAMES = ("tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8", "tflite-int8-ptq", "onnx", "onnx-int8",
                 "openvino", "openvino-int8")
 
 

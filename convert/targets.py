@@ -67,6 +67,8 @@ for _t in (
            _lazy("tflite", "convert_dynamic"), 0.98, None, True),
     Target("tflite-int8", ".tflite", "LiteRT full integer: int8 weights, activations, input and output "
            "(QAT model when RUN/qat exists, else PTQ)", _TF, _lazy("tflite", "convert_int8"), 0.98, None, True),
+    Target("tflite-int8-ptq", ".tflite", "LiteRT full integer, post-training quantized from the FP32 model even "
+           "when RUN/qat exists (QAT vs PTQ)", _TF, _lazy("tflite", "convert_int8_ptq"), 0.98, None, True),
     Target("onnx", ".onnx", "ONNX via tf2onnx, float32 (NHWC; --nchw transposes the input)",
            (*_TF, "tf2onnx", "onnx", "onnxruntime"), _lazy("onnx_export", "convert_onnx"), 0.995, 1e-3),
     Target("onnx-int8", ".onnx", "ONNX QDQ int8 (onnxruntime static quantization, float32 I/O)",

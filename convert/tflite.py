@@ -93,9 +93,18 @@ def convert_dynamic(ctx: ConvertContext, path: Path) -> Manifest:
 
 
 def convert_int8(ctx: ConvertContext, path: Path) -> Manifest:
-    """Full integer: int8 weights, activations, input and output."""
+    """Full integer: int8 weights, activations, input and output; from the QAT model if the run has one."""
+    return _convert_int8(ctx, path, "tflite-int8", use_qat=ctx.run.has_qat())
+
+
+def convert_int8_ptq(ctx: ConvertContext, path: Path) -> Manifest:
+    """Full integer, post-training quantized from the FP32 model even when the run has a QAT model,
+    so one run shows what QAT bought over calibration alone."""
+    return _convert_int8(ctx, path, "tflite-int8-ptq", use_qat=False)
+
+
+def _convert_int8(ctx: ConvertContext, path: Path, name: str, use_qat: bool) -> Manifest:
     tf = require("tensorflow", "convert", "TFLite conversion")
-    use_qat = ctx.run.has_qat()
     conv = _converter(ctx.run.qat_saved_model if use_qat else ctx.saved_model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     calib = ctx.calibration
@@ -104,13 +113,12 @@ def convert_int8(ctx: ConvertContext, path: Path) -> Manifest:
     conv.inference_input_type = tf.int8
     conv.inference_output_type = tf.int8
     _per_tensor(conv, ctx)
-    flatbuffer = _run_converter(conv, "tflite-int8")
-    info = check_tflite(flatbuffer, "tflite-int8", "int8", "int8")
+    flatbuffer = _run_converter(conv, name)
+    info = check_tflite(flatbuffer, name, "int8", "int8")
     in_q, out_q = (Quantization(**info[k][0]["quantization"]) for k in ("inputs", "outputs"))
     extra = {"weights": "int8", "source": "qat" if use_qat else "ptq", "calibration": calib.summary(),
              "per_channel": not ctx.options.per_tensor, "ops": info["op_counts"]}
-    manifest = artifact_manifest(ctx.manifest, "tflite", "tflite-int8", input_q=in_q, output_q=out_q,
-                                 extra=extra)
+    manifest = artifact_manifest(ctx.manifest, "tflite", name, input_q=in_q, output_q=out_q, extra=extra)
     write_tflite(path, flatbuffer, manifest)
-    log.info("tflite-int8 from %s: input %s, output %s", extra["source"], in_q, out_q)
+    log.info("%s from %s: input %s, output %s", name, extra["source"], in_q, out_q)
     return manifest

@@ -85,3 +85,13 @@ def test_bad_inputs_name_the_file(tmp_path: Path):
     (tmp_path / "report.json").write_text('{"schema": "other"}')
     with pytest.raises(UsageError, match="not an edgemri bench report"):
         load_report(tmp_path / "report.json")
+
+
+def test_overview_line_per_run_only_for_several_runs():
+    one = to_markdown([("a", _report())], Aims())
+    assert "fastest ok target" not in one
+    two = to_markdown([("a", _report()), ("b", _report(0.80, 0.90, 400))], Aims())
+    lines = [x for x in two.splitlines() if x.startswith(("| a |", "| b |"))]
+    assert len(lines) == 2
+    assert "tflite-int8 (1.00)" in lines[0] and lines[0].endswith("| 3/3 |")
+    assert "40%" in lines[1] and lines[1].endswith("| 0/3 |")

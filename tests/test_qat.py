@@ -49,7 +49,12 @@ def test_every_layer_has_an_explicit_quantization_decision(qat_run) -> None:
 
 def test_tflite_int8_uses_the_qat_model(qat_run) -> None:
     run, _ = qat_run
-    assert main(["convert", str(run.root), "-t", "tflite-int8", "--calib", "8", "--min-agreement", "0"]) == 0
+    assert main(["convert", str(run.root), "-t", "tflite-int8", "-t", "tflite-int8-ptq", "--calib", "8",
+                 "--min-agreement", "0"]) == 0
+    ptq = Manifest.load(sidecar_path(run.export_dir / "tflite-int8-ptq" / "model.tflite"))
+    assert ptq.extra["source"] == "ptq" and ptq.input.dtype == "int8"  # the FP32 model, calibrated, QAT or not
+    ptq_record = json.loads((run.export_dir / "tflite-int8-ptq" / "verification.json").read_text())
+    assert ptq_record["reference"] == "fp32"
     manifest = Manifest.load(sidecar_path(run.export_dir / "tflite-int8" / "model.tflite"))
     assert manifest.extra["source"] == "qat"
     assert manifest.input.dtype == "int8" and manifest.input.quantization is not None

@@ -16,6 +16,7 @@ from typing import Any
 from edgemri.errors import UsageError
 
 INT8_TARGET = "tflite-int8"
+PTQ_TARGET = "tflite-int8-ptq"
 FP32_ARTIFACT = "tflite-fp32"
 
 
@@ -166,9 +167,36 @@ def _sensitivity_lines(report: dict[str, Any]) -> list[str]:
     return ["Per-class sensitivity (%):", ""] + _md(["target"] + list(classes), table) + [""]
 
 
+OVERVIEW_HEADER = ["run", "eval images", "FP32 acc %", "FP32 AUC", "int8 acc %", "int8 Δ (pts)",
+                   "int8 agreement %", "PTQ int8 acc % (agreement %)", "int8 / fp32 size", "fastest ok target (p50 ms, 1 thread)", "aims met"]
+
+
+def overview_row(label: str | None, report: dict[str, Any], aims: Aims) -> list[str]:
+    """One line per run: the FP32 model, its int8 TFLite artifact, the fastest verified artifact."""
+    rows = {r["target"]: r for r in summary_rows(report)}
+    ref, int8 = rows.get(report.get("reference")) or {}, rows.get(INT8_TARGET) or {}
+    ptq = rows.get(PTQ_TARGET)
+    base = rows.get(FP32_ARTIFACT) or ref
+    ratio = int8.get("size_bytes") / base["size_bytes"] if int8.get("size_bytes") and base.get("size_bytes") \
+        else None
+    ok = [r for r in rows.values() if r["status"] == "ok" and r["p50_1"] is not None]
+    fastest = min(ok, key=lambda r: r["p50_1"], default=None)
+    checks = check_aims(report, aims)
+    return [label or str(report.get("run")), str(report.get("eval", {}).get("n_images")), _pct(ref.get("accuracy")),
+            _num(ref.get("roc_auc"), 3), _pct(int8.get("accuracy")),
+            "–" if int8.get("delta_points") is None else f"{int8['delta_points']:+.1f}",
+            _agreement(int8) if int8 else "–",
+            "–" if not ptq else f"{_pct(ptq['accuracy'])} ({_pct(ptq['agreement'])})", "–" if ratio is None else f"{100 * ratio:.0f}%",
+            "–" if fastest is None else f"{fastest['target']} ({fastest['p50_1']:.2f})",
+            f"{sum(ok is True for _, _, ok in checks)}/{len(checks)}"]
+
+
 def to_markdown(reports: list[tuple[str | None, dict[str, Any]]], aims: Aims) -> str:
-    """The summary of several labelled reports: per-run tables, per-class sensitivity, aims."""
+    """The summary of several labelled reports: an overview line per run, then per-run tables,
+    per-class sensitivity and the aims."""
     parts: list[str] = []
+    if len(reports) > 1:
+        parts += _md(OVERVIEW_HEADER, [overview_row(label, r, aims) for label, r in reports]) + [""]
     for label, report in reports:
         m = report.get("machine", {})
         parts += [f"### {_title(report, label)}", "",
