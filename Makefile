@@ -30,8 +30,10 @@ android-core:
 	android-demo/core/run-tests.sh
 
 # The real-data results table (issue 7): hours on a 2-core CPU, not part of CI.
+# One dataset: make results RESULTS=brain4 (or brain2, busi3, or a job such as busi3-simple-cnn).
+RESULTS ?= all
 results: $(STAMP)
-	benchmarks/results/reproduce.sh all
+	benchmarks/results/reproduce.sh $(RESULTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check edgemri runtime train convert tests benchmarks

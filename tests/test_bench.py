@@ -209,3 +209,17 @@ def test_split_option_selects_the_evaluation_images(bench_run):
         assert evals.source == f"split:{name}" and len(evals.paths) == len(split.samples(name))
     with pytest.raises(UsageError, match="unknown split 'nosuchsplit'"):
         eval_set(run, classes, split_name="nosuchsplit")
+
+
+def test_out_folder_and_xnnpack_switch(bench_run, tmp_path, monkeypatch):
+    from edgemri.cli import main
+
+    run = bench_run[0]
+    before = (run / "bench" / "report.json").read_bytes()
+    monkeypatch.setenv("EDGEMRI_XNNPACK", "0")  # inherited by the worker processes
+    out = tmp_path / "no-xnnpack"
+    assert main(["bench", str(run), "--targets", "tflite-fp32", "--runs", "3", "--warmup", "1",
+                 "--out", str(out)]) == 0
+    rows = {r["name"]: r for r in json.loads((out / "report.json").read_text())["rows"]}
+    assert rows["tflite-fp32"]["xnnpack"] is False and rows["tflite-fp32"]["status"] == "ok"
+    assert (run / "bench" / "report.json").read_bytes() == before  # the run's own report is untouched

@@ -58,6 +58,15 @@ def test_litert_reports_engine_quantization_and_xnnpack(models):
     assert backend.run(np.zeros((3, 16, 16, 3), np.int8)).shape == (3, 3)
 
 
+def test_xnnpack_can_be_switched_off_with_same_outputs(models, monkeypatch):
+    x = np.random.default_rng(0).integers(-128, 127, (2, 16, 16, 3), dtype=np.int8)
+    with_delegate = backend_for(models.tflite_int8).load(models.tflite_int8)
+    monkeypatch.setenv("EDGEMRI_XNNPACK", "0")
+    plain = backend_for(models.tflite_int8).load(models.tflite_int8)
+    assert with_delegate.xnnpack() is True and plain.xnnpack() is False
+    assert np.abs(plain.run(x).astype(int) - with_delegate.run(x).astype(int)).max() <= 1  # same model, +-1 LSB
+
+
 def test_litert_falls_back_and_names_the_extra(models, monkeypatch):
     monkeypatch.setattr(litert_mod, "INTERPRETERS", (("no_such_mod.interpreter", "x"),
                                                      ("ai_edge_litert.interpreter", "ai-edge-litert")))

@@ -26,8 +26,8 @@ def bench(run: str | Path | RunDir, data: str | Path | None = None, targets: lis
           threads: list[int] | tuple[int, ...] = (1,), runs: int = 50, warmup: int = 5,
           max_images: int | None = None, min_accuracy: float | None = None,
           max_drop: float | None = None, progress: bool = True, write: bool = True,
-          split: str = "val") -> dict[str, Any]:
-    """Benchmark a run directory and return the report (also written to ``RUN/bench/``).
+          split: str = "val", out: str | Path | None = None) -> dict[str, Any]:
+    """Benchmark a run directory and return the report (also written to ``out``, default ``RUN/bench/``).
 
     ``targets`` defaults to every artifact under ``RUN/export``. Gates are
     checked after the report is written, so a failing CI job still leaves the report to read.
@@ -54,7 +54,7 @@ def bench(run: str | Path | RunDir, data: str | Path | None = None, targets: lis
     if write:
         from edgemri.bench.report import write_report
 
-        write_report(report, run.bench_dir)
+        write_report(report, Path(out) if out else run.bench_dir)
     check_gates(report)
     return report
 

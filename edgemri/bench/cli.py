@@ -38,6 +38,8 @@ def bench_command(
     max_drop: float | None = typer.Option(None, "--max-drop", help="Gate: no artifact may lose more "
                                              "than this many accuracy points vs FP32. Exit 3 if not."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of a table."),
+    out: str | None = typer.Option(None, "--out", help="Write report.{json,md,html} to this folder "
+                                   "(default RUN/bench)."),
 ) -> None:
     """Measure accuracy, latency, memory and size of the FP32 model and every artifact.
 
@@ -50,7 +52,7 @@ def bench_command(
     try:
         report = bench(run, data=data, targets=names, threads=_int_list(threads, "--threads"), runs=runs,
                        warmup=warmup, max_images=max_images, min_accuracy=min_accuracy, max_drop=max_drop,
-                       split=split)
+                       split=split, out=out)
         gate_error = None
     except GateError as exc:  # the report was written: show it, then fail
         report, gate_error = getattr(exc, "report", None) or {}, exc
@@ -60,7 +62,7 @@ def bench_command(
         from edgemri.bench.report import print_table
 
         print_table(report)
-        typer.echo(f"report: {run}/bench/report.md, report.html, report.json")
+        typer.echo(f"report: {out or f'{run}/bench'}/report.md, report.html, report.json")
     if gate_error is not None:
         raise gate_error
 

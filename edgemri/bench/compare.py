@@ -209,4 +209,7 @@ def to_markdown(reports: list[tuple[str | None, dict[str, Any]]], aims: Aims) ->
         if checks:
             verdict = {True: "met", False: "**not met**", None: "not judged"}
             parts += ["Aims: " + "; ".join(f"{aim}: {value} ({verdict[ok]})" for aim, value, ok in checks) + ".", ""]
+    parts += [("`status` and the bracketed QAT agreement are `edgemri convert`'s verification (on the run's "
+               "validation split); every other column is measured on each heading's evaluation images. Δ and "
+               "agreement are against the Keras FP32 model; latency is the model call alone, batch 1."), ""]
     return "\n".join(parts)

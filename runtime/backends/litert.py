@@ -3,12 +3,14 @@
 The first two are small wheels (the Raspberry Pi path); TensorFlow is a last resort for a dev
 box. The interpreter is created with the AUTO op resolver, which applies the XNNPACK delegate
 by default on CPU; ``xnnpack()`` reports whether it really took the graph (a ``DELEGATE`` node
-appears in the execution plan).
+appears in the execution plan). ``EDGEMRI_XNNPACK=0`` runs the builtin kernels without it: on
+x86 the delegate made the ConvMixer (9x9 depthwise) int8 model 3-4x slower (docs/runtime.md).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -61,7 +63,8 @@ class LiteRTBackend(Backend):
         interpreter_cls, self._module, dist = find_interpreter()
         self.distributions = (dist,)  # type: ignore[misc]  # the one actually used
         try:
-            self._interp = interpreter_cls(model_path=str(self.path), num_threads=self.threads)
+            self._interp = interpreter_cls(model_path=str(self.path), num_threads=self.threads,
+                                           **self._resolver_option())
             self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise self.corrupt(exc) from None
@@ -69,6 +72,17 @@ class LiteRTBackend(Backend):
         self._in, self._out = inputs[0], outputs[0]
         self.input, self.output = _tensor(self._in), _tensor(self._out)
         self._shape = tuple(int(d) for d in self._in["shape"])
+
+    def _resolver_option(self) -> dict[str, Any]:
+        """No default delegates (XNNPACK) when ``EDGEMRI_XNNPACK=0``; the engine's default otherwise."""
+        if os.environ.get("EDGEMRI_XNNPACK", "1") != "0":
+            return {}
+        module = importlib.import_module(self._module)
+        resolver = getattr(module, "OpResolverType", None) or getattr(getattr(module, "experimental", None),
+                                                                      "OpResolverType", None)
+        if resolver is None:
+            return {}
+        return {"experimental_op_resolver_type": resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
 
     def run(self, x: np.ndarray) -> np.ndarray:
         if x.shape != self._shape:  # dynamic batch: resize once per new batch size
