@@ -74,7 +74,7 @@ def compare_command(
                                    "printing it."),
     min_fp32_accuracy: float | None = typer.Option(None, "--min-fp32-accuracy", help="Aim: FP32 accuracy "
                                                    "at least this (fraction, e.g. 0.95)."),
-    max_drop: float = typer.Option(1.0, "--max-drop", help="Aim: int8 loses at most this many points."),
+    max_drop: float = typer.Option(1.0, "--max-drop", help="Aim: int8 accuracy within this many points of FP32 (either way)."),
     min_agreement: float = typer.Option(0.98, "--min-agreement", help="Aim: int8 top-1 agreement with FP32."),
     max_size_ratio: float = typer.Option(0.30, "--max-size-ratio", help="Aim: int8 size / FP32 TFLite size."),
     check: bool = typer.Option(False, "--check", help="Exit 3 if an aim is not met."),
