@@ -40,7 +40,8 @@ publish() {  # copy what the README table describes: FP32 model, int8 + fp32 TFL
   cp "$run"/{model.keras,manifest.json,split.json,config.json,metrics.json,history.csv} "$dest.tmp/"
   cp "$run"/*.png "$dest.tmp/" 2>/dev/null || true
   cp "$run/qat/metrics.json" "$dest.tmp/qat/" 2>/dev/null || true
-  for t in tflite-int8 tflite-fp32; do [ -d "$run/export/$t" ] && cp -r "$run/export/$t" "$dest.tmp/export/"; done
+  [ -d "$run/evaluate/test" ] && cp -r "$run/evaluate" "$dest.tmp/"
+  for t in tflite-int8 tflite-int8-ptq tflite-fp32; do [ -d "$run/export/$t" ] && cp -r "$run/export/$t" "$dest.tmp/export/"; done
   cp -r "$run/bench" "$dest.tmp/"
   rm -rf "$dest" && mv "$dest.tmp" "$dest"
 }
