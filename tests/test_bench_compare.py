@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -72,7 +73,9 @@ def test_cli_writes_file_and_check_exits_3(tmp_path: Path, capsys):
     run.mkdir(parents=True)
     (run / "report.json").write_text(json.dumps(_report(0.80)))
     out = tmp_path / "summary.md"
-    assert main(["compare", f"mine={tmp_path / 'run'}", "--out", str(out)]) == 0
+    odd = tmp_path / "lr=1e-3"  # a path with "=" after LABEL= stays whole
+    shutil.copytree(tmp_path / "run", odd)
+    assert main(["compare", f"mine={odd}", "--out", str(out)]) == 0
     assert "### mine:" in out.read_text()
     assert main(["compare", str(tmp_path / "run"), "--check"]) == 3
     assert "aim(s) not met" in capsys.readouterr().err

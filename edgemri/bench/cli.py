@@ -87,7 +87,7 @@ def compare_command(
     aims = Aims(max_drop, min_agreement, max_size_ratio, min_fp32_accuracy)
     loaded = []
     for item in reports:
-        label, _, path = item.rpartition("=") if "=" in item else (None, "", item)
+        label, _, path = item.partition("=") if "=" in item else (None, "", item)
         loaded.append((label or None, load_report(path)))
     text = to_markdown(loaded, aims)
     if out:

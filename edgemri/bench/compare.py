@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgemri.bench.report import md_table
 from edgemri.errors import UsageError
 
 INT8_TARGET = "tflite-int8"
@@ -43,7 +44,6 @@ def load_report(path: str | Path) -> dict[str, Any]:
             if not isinstance(report, dict) or report.get("schema") != "edgemri.bench":
                 raise UsageError(f"{candidate}: not an edgemri bench report (no schema 'edgemri.bench')",
                                  "Pass a run directory benched with `edgemri bench RUN`.")
-            report["_path"] = str(candidate)
             return report
     raise UsageError(f"{p}: no bench report (looked for report.json and bench/report.json)",
                      f"Run `edgemri bench {p}` first.")
@@ -87,6 +87,14 @@ def summary_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _int8_size_ratio(rows: dict[str, dict[str, Any]], reference: str | None) -> tuple[float | None, str]:
+    """(int8 file size / FP32 TFLite size, the FP32 target it was divided by); Keras file if no TFLite."""
+    int8, base = rows.get(INT8_TARGET) or {}, rows.get(FP32_ARTIFACT) or rows.get(reference) or {}
+    if not int8.get("size_bytes") or not base.get("size_bytes"):
+        return None, base.get("target", "FP32")
+    return int8["size_bytes"] / base["size_bytes"], base["target"]
+
+
 def check_aims(report: dict[str, Any], aims: Aims) -> list[tuple[str, str, bool | None]]:
     """(aim, measured, met) for the int8 artifact vs FP32; met is None when it cannot be judged."""
     rows = {r["target"]: r for r in summary_rows(report)}
@@ -106,10 +114,8 @@ def check_aims(report: dict[str, Any], aims: Aims) -> list[tuple[str, str, bool 
     agree = int8.get("agreement")
     out.append((f"int8 top-1 agreement with FP32 >= {100 * aims.min_int8_agreement:.0f}%", _pct(agree),
                 None if agree is None else agree >= aims.min_int8_agreement))
-    base = rows.get(FP32_ARTIFACT) or ref
-    ratio = (int8["size_bytes"] / base["size_bytes"]) if base and base.get("size_bytes") and int8.get("size_bytes") \
-        else None
-    out.append((f"int8 size <= {100 * aims.max_int8_size_ratio:.0f}% of {base['target'] if base else 'FP32'}",
+    ratio, base_name = _int8_size_ratio(rows, report.get("reference"))
+    out.append((f"int8 size <= {100 * aims.max_int8_size_ratio:.0f}% of {base_name}",
                 "–" if ratio is None else f"{100 * ratio:.0f}%",
                 None if ratio is None else ratio <= aims.max_int8_size_ratio))
     return out
@@ -154,18 +160,13 @@ def report_table(report: dict[str, Any]) -> list[list[str]]:
              _num(r["peak_rss_mb"], 0)] for r in summary_rows(report)]
 
 
-def _md(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + \
-        ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
-
-
 def _sensitivity_lines(report: dict[str, Any]) -> list[str]:
     rows = [r for r in summary_rows(report) if r["target"] in (report.get("reference"), INT8_TARGET)]
     classes = report.get("eval", {}).get("classes") or []
     if not rows or not classes:
         return []
     table = [[r["target"]] + [_pct(r["sensitivity"].get(c)) for c in classes] for r in rows]
-    return ["Per-class sensitivity (%):", ""] + _md(["target"] + list(classes), table) + [""]
+    return ["Per-class sensitivity (%):", "", md_table(["target"] + list(classes), table), ""]
 
 
 OVERVIEW_HEADER = ["run", "eval images", "FP32 acc %", "FP32 AUC", "int8 acc %", "int8 Δ (pts)",
@@ -177,9 +178,7 @@ def overview_row(label: str | None, report: dict[str, Any], aims: Aims) -> list[
     rows = {r["target"]: r for r in summary_rows(report)}
     ref, int8 = rows.get(report.get("reference")) or {}, rows.get(INT8_TARGET) or {}
     ptq = rows.get(PTQ_TARGET)
-    base = rows.get(FP32_ARTIFACT) or ref
-    ratio = int8.get("size_bytes") / base["size_bytes"] if int8.get("size_bytes") and base.get("size_bytes") \
-        else None
+    ratio, _ = _int8_size_ratio(rows, report.get("reference"))
     ok = [r for r in rows.values() if r["status"] == "ok" and r["p50_1"] is not None]
     fastest = min(ok, key=lambda r: r["p50_1"], default=None)
     checks = check_aims(report, aims)
@@ -197,14 +196,14 @@ def to_markdown(reports: list[tuple[str | None, dict[str, Any]]], aims: Aims) ->
     per-class sensitivity and the aims."""
     parts: list[str] = []
     if len(reports) > 1:
-        parts += _md(OVERVIEW_HEADER, [overview_row(label, r, aims) for label, r in reports]) + [""]
+        parts += [md_table(OVERVIEW_HEADER, [overview_row(label, r, aims) for label, r in reports]), ""]
     for label, report in reports:
         m = report.get("machine", {})
         parts += [f"### {_title(report, label)}", "",
                   (f"Machine: {m.get('cpu')} {m.get('arch')}, {m.get('cores')} cores, Python {m.get('python')}, "
                    f"load average {m.get('load_average')}; commit {report.get('git_commit') or 'unknown'}; "
                    f"{report.get('created')}."), ""]
-        parts += _md(HEADER, report_table(report)) + [""]
+        parts += [md_table(HEADER, report_table(report)), ""]
         parts += _sensitivity_lines(report)
         checks = check_aims(report, aims)
         if checks:

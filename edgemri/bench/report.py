@@ -121,7 +121,7 @@ def machine_lines(report: dict[str, Any]) -> list[str]:
 
 
 # -- markdown --------------------------------------------------------------------------------------
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
+def md_table(header: list[str], rows: list[list[str]]) -> str:
     esc = [[c.replace("|", "\\|") for c in r] for r in rows]
     head = [h.replace("|", "\\|") for h in header]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(header)]
@@ -133,7 +133,7 @@ def to_markdown(report: dict[str, Any]) -> str:
     parts = ["# edgemri benchmark", ""] + [f"- {line}" for line in machine_lines(report)] + [""]
     parts += _gate_lines(report)
     for title, header, rows in tables(report):
-        parts += [f"## {title}", "", _md_table(header, rows), ""]
+        parts += [f"## {title}", "", md_table(header, rows), ""]
     parts += [("Fields are explained in docs/bench.md. Accuracy metrics are computed on the images every "
                "row could decode; Δ and agreement are against the Keras FP32 reference."), ""]
     return "\n".join(parts)
