@@ -79,14 +79,16 @@ def _results_table(results: list) -> None:
 def qat_command(
     run: Path = typer.Argument(..., help="Run directory (from edgemri train)."),
     epochs: int = typer.Option(2, "--epochs", help="Fine-tuning epochs of the quantization-aware model."),
-    lr: float = typer.Option(1e-4, "--lr", help="Learning rate (low: QAT fine-tunes, it does not retrain)."),
+    lr: float = typer.Option(1e-5, "--lr", help="Learning rate (low: QAT fine-tunes, it does not retrain)."),
     batch_size: int = typer.Option(32, "--batch-size", help="Images per batch."),
+    distill: float = typer.Option(1.0, "--distill", help="0..1: weight of the FP32 model's own probabilities "
+                                  "in the targets (1 = copy FP32: highest int8 agreement with FP32; 0 = labels)."),
 ) -> None:
     """Quantization-aware fine-tuning (tfmot, in a tf_keras subprocess) -> RUN/qat/."""
     from edgemri.convert.qat import run_qat
 
     _logging()
-    metrics = run_qat(run, epochs=epochs, lr=lr, batch_size=batch_size)
+    metrics = run_qat(run, epochs=epochs, lr=lr, batch_size=batch_size, distill=distill)
     typer.echo(f"QAT: fp32 val accuracy {metrics['fp32_val_accuracy']:.4f} -> QAT {metrics['qat_val_accuracy']:.4f} "
                f"({metrics['qat_val_accuracy'] - metrics['fp32_val_accuracy']:+.4f}); wrote {metrics['saved_model']}")
 

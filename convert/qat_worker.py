@@ -151,6 +151,15 @@ def accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarra
     return float((probs.argmax(1) == y).mean()) if len(y) else float("nan"), probs
 
 
+def fit_targets(labels: np.ndarray, fp32_probs: np.ndarray | None, distill: float,
+                num_classes: int) -> tuple[np.ndarray, str]:
+    """Training targets and loss: the labels, or (distill > 0) labels mixed with FP32's probabilities."""
+    if distill <= 0 or fp32_probs is None or not len(fp32_probs):
+        return labels, "sparse_categorical_crossentropy"
+    onehot = np.eye(num_classes, dtype=np.float32)[labels]
+    return ((1.0 - distill) * onehot + distill * fp32_probs).astype(np.float32), "categorical_crossentropy"
+
+
 def main(job_path: str) -> int:
     job = json.loads(Path(job_path).read_text())
     result_path = Path(f"{job_path}.result.json")
@@ -179,6 +188,7 @@ def run(job: dict) -> dict:
     tf_keras.utils.set_random_seed(int(job.get("seed", 0)))
     with np.load(job["data"], allow_pickle=False) as d:
         x_train, y_train, x_val, y_val, ref = (d[k] for k in ("x_train", "y_train", "x_val", "y_val", "ref_val"))
+        ref_train = d["ref_train"] if "ref_train" in d.files else None
     model = build(job["arch"], tuple(job["input_shape"]), int(job["num_classes"]), keras=tf_keras,
                   **job["arch_options"])
     copied = copy_weights(model, Path(job["weights"]))
@@ -189,11 +199,12 @@ def run(job: dict) -> dict:
                           "A layer does not map 1:1 between Keras 3 and tf_keras")
     plan = plan_layers(model, tfmot)
     qat = quantize(model, plan, tf_keras, tfmot)
-    qat.compile(optimizer=tf_keras.optimizers.Adam(float(job["lr"])),
-                loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    targets, loss = fit_targets(y_train, ref_train, float(job.get("distill", 0.0)), int(job["num_classes"]))
+    qat.compile(optimizer=tf_keras.optimizers.Adam(float(job["lr"])), loss=loss, metrics=["accuracy"])
     before, _ = accuracy(qat, x_val, y_val)
-    history = qat.fit(x_train, y_train, epochs=int(job["epochs"]), batch_size=int(job["batch_size"]),
-                      validation_data=(x_val, y_val) if len(y_val) else None, verbose=2)
+    val = (x_val, y_val if loss.startswith("sparse") else np.eye(int(job["num_classes"]))[y_val])
+    history = qat.fit(x_train, targets, epochs=int(job["epochs"]), batch_size=int(job["batch_size"]),
+                      validation_data=val if len(y_val) else None, verbose=2)
     qat_acc, qprobs = accuracy(qat, x_val, y_val)
     sig = tf.TensorSpec([None, *job["input_shape"]], tf.float32, name="input")
     serve = tf.function(lambda x: {"output_0": qat(x, training=False)}, input_signature=[sig])

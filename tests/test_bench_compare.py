@@ -98,5 +98,18 @@ def test_overview_line_per_run_only_for_several_runs():
     two = to_markdown([("a", _report()), ("b", _report(0.80, 0.90, 400))], Aims())
     lines = [x for x in two.splitlines() if x.startswith(("| a |", "| b |"))]
     assert len(lines) == 2
-    assert "tflite-int8 (1.00)" in lines[0] and lines[0].endswith("| 3/3 |")
-    assert "40%" in lines[1] and lines[1].endswith("| 0/3 |")
+    assert "tflite-int8 (1.00)" in lines[0] and lines[0].endswith("| 3/3 | – |")
+    assert "40%" in lines[1] and lines[1].endswith("| 0/3 | – |")
+
+
+def test_overview_names_each_runs_qat_recipe(tmp_path: Path):
+    recipes = {"new": {"epochs": 1, "lr": 1e-5, "distill": 1.0}, "old": {"epochs": 1, "lr": 1e-4}}
+    for name, qat in recipes.items():
+        (tmp_path / name / "bench").mkdir(parents=True)
+        (tmp_path / name / "qat").mkdir()
+        (tmp_path / name / "bench" / "report.json").write_text(json.dumps(_report()))
+        (tmp_path / name / "qat" / "metrics.json").write_text(json.dumps(qat))
+    reports = [(name, load_report(tmp_path / name)) for name in recipes]
+    lines = [x for x in to_markdown(reports, Aims()).splitlines() if x.startswith(("| new |", "| old |"))]
+    assert lines[0].endswith("| 1 ep, lr 1e-05, distill 1 |")
+    assert lines[1].endswith("| 1 ep, lr 0.0001, labels |")  # before --distill: trained on labels

@@ -20,7 +20,8 @@ ARCH_OPTIONS = {"dim": 16, "depth": 1, "kernel": 3, "patch": 4}
 @pytest.fixture(scope="module")
 def qat_run(tmp_path_factory: pytest.TempPathFactory):
     run = make_run(tmp_path_factory.mktemp("qat"), arch="convmixer-edge", arch_options=ARCH_OPTIONS, epochs=6)
-    rc = main(["qat", str(run.root), "--epochs", "1", "--batch-size", "8"])
+    # --distill 0.5: soft targets (labels + FP32 probabilities); the demo job covers label-only QAT
+    rc = main(["qat", str(run.root), "--epochs", "1", "--batch-size", "8", "--distill", "0.5"])
     return run, rc
 
 
@@ -32,7 +33,7 @@ def test_qat_writes_saved_model_and_metrics(qat_run) -> None:
     for key in ("fp32_val_accuracy", "qat_val_accuracy", "qat_fp32_top1_agreement"):
         assert 0.0 <= metrics[key] <= 1.0
     assert metrics["weight_copy_max_prob_diff"] < 1e-3, "tf_keras rebuild must reproduce the Keras 3 model"
-    assert len(metrics["history"]["loss"]) == 1
+    assert len(metrics["history"]["loss"]) == 1 and metrics["distill"] == 0.5
     assert json.loads((run.qat_dir / "config.json").read_text())["arch_options"] == ARCH_OPTIONS
 
 
@@ -75,3 +76,30 @@ def test_mismatched_arch_options_are_one_line_error(qat_run, tmp_path: Path, cap
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: QAT failed") and "weight shapes" in err and len(err.splitlines()) == 1
     assert not (root / "qat").exists()
+
+
+def test_distill_targets_mix_labels_with_fp32_probabilities(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    monkeypatch.setenv("TF_USE_LEGACY_KERAS", "0")  # importing the worker must not switch this process to Keras 2
+    from edgemri.convert.qat_worker import fit_targets
+
+    labels = np.array([0, 2])
+    fp32 = np.array([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]], dtype=np.float32)
+    same, loss = fit_targets(labels, fp32, 0.0, 3)
+    assert loss == "sparse_categorical_crossentropy" and same is labels
+    mixed, loss = fit_targets(labels, fp32, 0.5, 3)
+    assert loss == "categorical_crossentropy"
+    np.testing.assert_allclose(mixed, [[0.8, 0.15, 0.05], [0.1, 0.1, 0.8]], rtol=1e-6)
+    copy, _ = fit_targets(labels, fp32, 1.0, 3)
+    np.testing.assert_allclose(copy, fp32)
+    np.testing.assert_allclose(mixed.sum(1), 1.0, rtol=1e-6)
+
+
+def test_distill_out_of_range_is_refused(qat_run, capsys: pytest.CaptureFixture) -> None:
+    run, _ = qat_run
+    before = (run.qat_dir / "metrics.json").read_bytes()
+    assert main(["qat", str(run.root), "--distill", "1.5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--distill must be between 0 and 1" in err and len(err.splitlines()) == 1
+    assert (run.qat_dir / "metrics.json").read_bytes() == before

@@ -71,6 +71,18 @@ def test_run_directory_is_complete(trained, data):
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     for png in ("confusion_matrix.png", "curves.png"):
         assert (trained.root / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert _weight_groups(trained.model) == {"layers", "vars"}  # ships weights, not Adam's moments
+    assert "optimizer" in _weight_groups(trained.checkpoint_dir / "last.keras")  # resume keeps them
+
+
+def _weight_groups(path: Path) -> set[str]:
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(path) as archive, h5py.File(io.BytesIO(archive.read("model.weights.h5"))) as h5:
+        return set(h5.keys())
 
 
 def test_metrics_match_an_independent_inference_mode_evaluation(trained):

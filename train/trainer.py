@@ -409,7 +409,7 @@ def _finish(keras: Any, cfg: TrainConfig, run: RunDir, model: Any, data_split: A
         model.load_weights(best)
         log(f"restored the best weights (epoch {state['early']['best_epoch']}, "
             f"{cfg.monitor} {state['early']['best']:.4f})")
-    model = _as_float32(keras, cfg, model, spec, len(data_split.classes))
+    model = _deployable(keras, cfg, model, spec, len(data_split.classes))
     with atomic_path(run.model) as tmp:
         model.save(tmp)
     classes = list(data_split.classes)
@@ -435,10 +435,12 @@ def _finish(keras: Any, cfg: TrainConfig, run: RunDir, model: Any, data_split: A
     return run
 
 
-def _as_float32(keras: Any, cfg: TrainConfig, model: Any, spec: InputSpec, n_classes: int) -> Any:
-    """A mixed-precision model is rebuilt in float32 so conversion and the runtime see float32 graphs."""
-    if keras.mixed_precision.global_policy().name == "float32":
-        return model
+def _deployable(keras: Any, cfg: TrainConfig, model: Any, spec: InputSpec, n_classes: int) -> Any:
+    """The trained weights in a fresh, uncompiled float32 model: what model.keras ships.
+
+    A mixed-precision model becomes float32 so conversion and the runtime see float32 graphs, and no
+    optimizer state is saved: Adam's two moments would triple the file (resuming uses checkpoint/).
+    """
     keras.mixed_precision.set_global_policy("float32")
     from edgemri.train.models import build
 

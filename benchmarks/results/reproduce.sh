@@ -5,7 +5,8 @@
 # Not part of CI.
 #   usage: benchmarks/results/reproduce.sh [JOB|DATASET|all ...]
 #   jobs:  brain4-convmixer-edge brain4-simple-cnn brain4-mobilenetv2-a035 brain4-mobilenetv2
-#          brain2-convmixer-edge busi3-simple-cnn busi3-convmixer-edge
+#          brain2-convmixer-edge brain2-mobilenetv2-a035 busi3-simple-cnn busi3-convmixer-edge
+#          busi3-mobilenetv2-a035
 #   datasets: brain4 brain2 busi3 (every job of that dataset); all (every job, default)
 # Runs land in runs/results/<job>/ (EPOCHS=N overrides every job's epoch count); the summary table
 # (`edgemri compare`) in benchmarks/results/SUMMARY.md.
@@ -28,20 +29,23 @@ job_args() {  # job name -> "root epochs" then train args (one per line)
     brain4-mobilenetv2-a035) echo "$BRAIN 8";  printf '%s\n' --arch mobilenetv2 --arch-opt alpha=0.35 ;;
     brain4-mobilenetv2)      echo "$BRAIN 8";  printf '%s\n' --arch mobilenetv2 --arch-opt alpha=1.0 ;;
     brain2-convmixer-edge)   echo "$BRAIN 6";  printf '%s\n' "${CONVMIXER_EDGE[@]}" --merge tumor=glioma,meningioma,pituitary ;;
+    brain2-mobilenetv2-a035) echo "$BRAIN 8";  printf '%s\n' --arch mobilenetv2 --arch-opt alpha=0.35 --merge tumor=glioma,meningioma,pituitary ;;
     busi3-simple-cnn)        echo "$BUSI 40";  printf '%s\n' --arch simple-cnn --augment ultrasound --patience 0 --monitor val_accuracy ;;
     busi3-convmixer-edge)    echo "$BUSI 40";  printf '%s\n' "${CONVMIXER_EDGE[@]}" --augment ultrasound --patience 0 --monitor val_accuracy ;;
+    busi3-mobilenetv2-a035)  echo "$BUSI 40";  printf '%s\n' --arch mobilenetv2 --arch-opt alpha=0.35 --augment ultrasound --patience 0 --monitor val_accuracy ;;
     *) echo "unknown job $1" >&2; exit 2 ;;
   esac
 }
 
-publish() {  # copy what the README table describes: FP32 model, int8 + fp32 TFLite, manifests, reports
+publish() {  # what the README table describes: the FP32 Keras model, both int8 TFLite models, manifests, reports.
+  # tflite-fp32 and the other targets are not kept (size): `edgemri convert DIR --target tflite-fp32` remakes them.
   local run=$1 dest="$PUBLISH/$2"
   rm -rf "$dest.tmp" && mkdir -p "$dest.tmp/export" "$dest.tmp/qat"
   cp "$run"/{model.keras,manifest.json,split.json,config.json,metrics.json,history.csv} "$dest.tmp/"
   cp "$run"/*.png "$dest.tmp/" 2>/dev/null || true
   cp "$run/qat/metrics.json" "$dest.tmp/qat/" 2>/dev/null || true
   [ -d "$run/evaluate/test" ] && cp -r "$run/evaluate" "$dest.tmp/"
-  for t in tflite-int8 tflite-int8-ptq tflite-fp32; do [ -d "$run/export/$t" ] && cp -r "$run/export/$t" "$dest.tmp/export/"; done
+  for t in tflite-int8 tflite-int8-ptq; do [ -d "$run/export/$t" ] && cp -r "$run/export/$t" "$dest.tmp/export/"; done
   cp -r "$run/bench" "$dest.tmp/"
   rm -rf "$dest" && mv "$dest.tmp" "$dest"
 }
@@ -75,10 +79,11 @@ audit() {
 expand() {
   case $1 in
     all)    echo audit brain4-convmixer-edge busi3-simple-cnn busi3-convmixer-edge brain2-convmixer-edge \
-                 brain4-simple-cnn brain4-mobilenetv2-a035 brain4-mobilenetv2 ;;
+                 brain4-simple-cnn brain4-mobilenetv2-a035 brain4-mobilenetv2 busi3-mobilenetv2-a035 \
+                 brain2-mobilenetv2-a035 ;;
     brain4) echo brain4-convmixer-edge brain4-simple-cnn brain4-mobilenetv2-a035 brain4-mobilenetv2 ;;
-    brain2) echo brain2-convmixer-edge ;;
-    busi3)  echo busi3-simple-cnn busi3-convmixer-edge ;;
+    brain2) echo brain2-convmixer-edge brain2-mobilenetv2-a035 ;;
+    busi3)  echo busi3-simple-cnn busi3-convmixer-edge busi3-mobilenetv2-a035 ;;
     *)      echo "$1" ;;
   esac
 }

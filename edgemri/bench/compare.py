@@ -44,9 +44,24 @@ def load_report(path: str | Path) -> dict[str, Any]:
             if not isinstance(report, dict) or report.get("schema") != "edgemri.bench":
                 raise UsageError(f"{candidate}: not an edgemri bench report (no schema 'edgemri.bench')",
                                  "Pass a run directory benched with `edgemri bench RUN`.")
-            return report
+            return {**report, "qat_recipe": _qat_recipe(candidate)}
     raise UsageError(f"{p}: no bench report (looked for report.json and bench/report.json)",
                      f"Run `edgemri bench {p}` first.")
+
+
+def _qat_recipe(report_path: Path) -> str | None:
+    """How the run's QAT model was fine-tuned (RUN/qat/metrics.json beside RUN/bench/): the int8 row
+    depends on it, so the table says it. Runs from before --distill trained on labels (distill 0)."""
+    for run in (report_path.parent.parent, report_path.parent):
+        metrics = run / "qat" / "metrics.json"
+        if metrics.is_file():
+            try:
+                m = json.loads(metrics.read_text())
+                return (f"{m['epochs']} ep, lr {m['lr']:g}, "
+                        + ("labels" if not m.get("distill") else f"distill {m['distill']:g}"))
+            except (OSError, ValueError, KeyError, TypeError):
+                return None
+    return None
 
 
 def _rows_by_threads(report: dict[str, Any]) -> dict[str, dict[int, dict[str, Any]]]:
@@ -170,7 +185,7 @@ def _sensitivity_lines(report: dict[str, Any]) -> list[str]:
 
 
 OVERVIEW_HEADER = ["run", "eval images", "FP32 acc %", "FP32 AUC", "int8 acc %", "int8 Δ (pts)",
-                   "int8 agreement %", "PTQ int8 acc % (agreement %)", "int8 / fp32 size", "fastest ok target (p50 ms, 1 thread)", "aims met"]
+                   "int8 agreement %", "PTQ int8 acc % (agreement %)", "int8 / fp32 size", "fastest ok target (p50 ms, 1 thread)", "aims met", "QAT"]
 
 
 def overview_row(label: str | None, report: dict[str, Any], aims: Aims) -> list[str]:
@@ -188,7 +203,7 @@ def overview_row(label: str | None, report: dict[str, Any], aims: Aims) -> list[
             _agreement(int8) if int8 else "–",
             "–" if not ptq else f"{_pct(ptq['accuracy'])} ({_pct(ptq['agreement'])})", "–" if ratio is None else f"{100 * ratio:.0f}%",
             "–" if fastest is None else f"{fastest['target']} ({fastest['p50_1']:.2f})",
-            f"{sum(ok is True for _, _, ok in checks)}/{len(checks)}"]
+            f"{sum(ok is True for _, _, ok in checks)}/{len(checks)}", report.get("qat_recipe") or "–"]
 
 
 def to_markdown(reports: list[tuple[str | None, dict[str, Any]]], aims: Aims) -> str:
