@@ -63,3 +63,16 @@ def test_int8_reproduces_its_reported_test_accuracy(run: Path):
     reported = _rows(run)["tflite-int8"]["metrics"]["accuracy"]
     # a subsample of the same images: within 4 binomial standard errors of the full-split figure
     assert abs(acc - reported) <= 4 * np.sqrt(reported * (1 - reported) / len(sample)) + 1e-9
+
+
+@pytest.mark.parametrize("run", RUNS, ids=lambda p: p.name)
+def test_published_keras_model_holds_weights_only(run: Path):
+    """What a user downloads is the model, not training state (Adam's moments would triple it)."""
+    import io
+    import zipfile
+
+    h5py = pytest.importorskip("h5py")
+    with zipfile.ZipFile(run / "model.keras") as archive:
+        assert {"config.json", "model.weights.h5"} <= set(archive.namelist())
+        with h5py.File(io.BytesIO(archive.read("model.weights.h5"))) as weights:
+            assert "optimizer" not in weights
