@@ -151,10 +151,10 @@ def accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarra
     return float((probs.argmax(1) == y).mean()) if len(y) else float("nan"), probs
 
 
-def fit_targets(labels: np.ndarray, fp32_probs: np.ndarray | None, distill: float,
+def fit_targets(labels: np.ndarray, fp32_probs: np.ndarray, distill: float,
                 num_classes: int) -> tuple[np.ndarray, str]:
     """Training targets and loss: the labels, or (distill > 0) labels mixed with FP32's probabilities."""
-    if distill <= 0 or fp32_probs is None or not len(fp32_probs):
+    if distill <= 0:
         return labels, "sparse_categorical_crossentropy"
     onehot = np.eye(num_classes, dtype=np.float32)[labels]
     return ((1.0 - distill) * onehot + distill * fp32_probs).astype(np.float32), "categorical_crossentropy"
@@ -187,8 +187,8 @@ def run(job: dict) -> dict:
 
     tf_keras.utils.set_random_seed(int(job.get("seed", 0)))
     with np.load(job["data"], allow_pickle=False) as d:
-        x_train, y_train, x_val, y_val, ref = (d[k] for k in ("x_train", "y_train", "x_val", "y_val", "ref_val"))
-        ref_train = d["ref_train"] if "ref_train" in d.files else None
+        x_train, y_train, x_val, y_val, ref, ref_train = (
+            d[k] for k in ("x_train", "y_train", "x_val", "y_val", "ref_val", "ref_train"))
     model = build(job["arch"], tuple(job["input_shape"]), int(job["num_classes"]), keras=tf_keras,
                   **job["arch_options"])
     copied = copy_weights(model, Path(job["weights"]))
@@ -199,7 +199,7 @@ def run(job: dict) -> dict:
                           "A layer does not map 1:1 between Keras 3 and tf_keras")
     plan = plan_layers(model, tfmot)
     qat = quantize(model, plan, tf_keras, tfmot)
-    targets, loss = fit_targets(y_train, ref_train, float(job.get("distill", 0.0)), int(job["num_classes"]))
+    targets, loss = fit_targets(y_train, ref_train, float(job["distill"]), int(job["num_classes"]))
     qat.compile(optimizer=tf_keras.optimizers.Adam(float(job["lr"])), loss=loss, metrics=["accuracy"])
     before, _ = accuracy(qat, x_val, y_val)
     val = (x_val, y_val if loss.startswith("sparse") else np.eye(int(job["num_classes"]))[y_val])

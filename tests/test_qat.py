@@ -20,8 +20,8 @@ ARCH_OPTIONS = {"dim": 16, "depth": 1, "kernel": 3, "patch": 4}
 @pytest.fixture(scope="module")
 def qat_run(tmp_path_factory: pytest.TempPathFactory):
     run = make_run(tmp_path_factory.mktemp("qat"), arch="convmixer-edge", arch_options=ARCH_OPTIONS, epochs=6)
-    # --distill 0.5: soft targets (labels + FP32 probabilities); the demo job covers label-only QAT
-    rc = main(["qat", str(run.root), "--epochs", "1", "--batch-size", "8", "--distill", "0.5"])
+    # --distill 0: label-only QAT (sparse targets); the demo job runs the default, distilled soft targets
+    rc = main(["qat", str(run.root), "--epochs", "1", "--batch-size", "8", "--distill", "0"])
     return run, rc
 
 
@@ -33,7 +33,7 @@ def test_qat_writes_saved_model_and_metrics(qat_run) -> None:
     for key in ("fp32_val_accuracy", "qat_val_accuracy", "qat_fp32_top1_agreement"):
         assert 0.0 <= metrics[key] <= 1.0
     assert metrics["weight_copy_max_prob_diff"] < 1e-3, "tf_keras rebuild must reproduce the Keras 3 model"
-    assert len(metrics["history"]["loss"]) == 1 and metrics["distill"] == 0.5
+    assert len(metrics["history"]["loss"]) == 1 and metrics["distill"] == 0.0
     assert json.loads((run.qat_dir / "config.json").read_text())["arch_options"] == ARCH_OPTIONS
 
 

@@ -52,16 +52,12 @@ def load_report(path: str | Path) -> dict[str, Any]:
 def _qat_recipe(report_path: Path) -> str | None:
     """How the run's QAT model was fine-tuned (RUN/qat/metrics.json beside RUN/bench/): the int8 row
     depends on it, so the table says it. Runs from before --distill trained on labels (distill 0)."""
-    for run in (report_path.parent.parent, report_path.parent):
-        metrics = run / "qat" / "metrics.json"
-        if metrics.is_file():
-            try:
-                m = json.loads(metrics.read_text())
-                return (f"{m['epochs']} ep, lr {m['lr']:g}, "
-                        + ("labels" if not m.get("distill") else f"distill {m['distill']:g}"))
-            except (OSError, ValueError, KeyError, TypeError):
-                return None
-    return None
+    metrics = report_path.parent.parent / "qat" / "metrics.json"
+    try:
+        m = json.loads(metrics.read_text())
+        return f"{m['epochs']} ep, lr {m['lr']:g}, " + (f"distill {m['distill']:g}" if m.get("distill") else "labels")
+    except (OSError, ValueError, KeyError, TypeError):  # no QAT run, or a record this column cannot read
+        return None
 
 
 def _rows_by_threads(report: dict[str, Any]) -> dict[str, dict[int, dict[str, Any]]]:
