@@ -7,7 +7,12 @@ STAMP := $(VENV)/.edgemri-installed
 DEMO_OUT ?= out/demo
 DEMO_ARGS ?=
 
-.PHONY: demo test bench android-core lint results clean
+# The TensorFlow-free runtime venv for `make test-runtime` (what a Raspberry Pi installs, plus pytest).
+RT_VENV ?= out/runtime-venv
+RT_BIN := $(RT_VENV)/bin
+NOT_IN_RUNTIME := tensorflow keras tf_keras openvino onnx jax torch
+
+.PHONY: demo test test-fast test-runtime typecheck bench android-core lint results clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +25,29 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
+
+# Everything but the end-to-end (slow) and aarch64 emulation tests: under 2 minutes on 2 cores.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not emulation" tests
+
+# The `runtime` tests on `pip install ".[litert,onnx,dev]"` alone, in a second venv: no TensorFlow,
+# OpenVINO, keras or onnx there (checked), edgemri installed as a wheel (not editable), and pytest
+# run from inside that venv so `import edgemri` cannot pick up this checkout's folders.
+test-runtime:
+	test -x $(RT_BIN)/python || $(PYTHON) -m venv $(RT_VENV)
+	$(RT_BIN)/python -m pip install -q --upgrade pip
+	rm -rf build
+	$(RT_BIN)/python -m pip install -q -c constraints.txt ".[litert,onnx,dev]"
+	$(RT_BIN)/python -m pip install -q --no-deps --force-reinstall .
+	$(RT_BIN)/python -c "import importlib.util as u, sys; bad = [m for m in '$(NOT_IN_RUNTIME)'.split() \
+		if u.find_spec(m)]; sys.exit(f'the runtime venv must not have {bad}' if bad else 0)"
+	cd $(RT_VENV) && bin/python -m pytest -q -p no:cacheprovider -m runtime -c $(CURDIR)/pyproject.toml \
+		--rootdir $(CURDIR) $(CURDIR)/tests
+	$(MAKE) typecheck
+
+# mypy on the runtime as installed on a Pi (the wheel in the runtime venv: py.typed, no TensorFlow).
+typecheck:
+	cd $(RT_VENV) && bin/python -m mypy --config-file $(CURDIR)/pyproject.toml -p edgemri.runtime
 
 bench: $(STAMP)
 	mkdir -p benchmarks/results

@@ -20,11 +20,13 @@ from typing import Any
 import numpy as np
 
 from edgemri.atomic import write_json
+from edgemri.convert.calibration import DEFAULT_CALIB_IMAGES
 from edgemri.convert.context import DEFAULT_OPSET, ConvertContext, ConvertOptions
 from edgemri.convert.targets import Target, resolve
 from edgemri.errors import EdgemriError
 from edgemri.extras import EXTRA_OF, available, install_hint
 from edgemri.rundir import RunDir
+from edgemri.runtime.formats import artifact_size
 from edgemri.runtime.manifest import Manifest, sidecar_path
 
 log = logging.getLogger("edgemri.convert")
@@ -48,7 +50,7 @@ def missing_modules(target: Target) -> list[str]:
     return [m for m in target.needs if not available(m)]
 
 
-def convert(run_path: str | os.PathLike[str], targets: list[str], calib: int = 300, opset: int = DEFAULT_OPSET,
+def convert(run_path: str | os.PathLike[str], targets: list[str], calib: int = DEFAULT_CALIB_IMAGES, opset: int = DEFAULT_OPSET,
             nchw: bool = False, per_tensor: bool = False, verify: bool = True,
             min_agreement: float | None = None, ov_fp16: bool = False, progress: bool = True,
             on_result: Any = None) -> list[ConversionResult]:
@@ -133,8 +135,6 @@ def convert_one(ctx: ConvertContext, target: Target, reference: _Reference | Non
         log.debug("target %s failed", target.name, exc_info=True)
         _remove_partial(path)
         result = ConversionResult(target.name, "failed", reason=exc.one_line())
-    from edgemri.convert.artifacts import artifact_size
-
     if result.path is not None and result.path.is_file():
         result.size_bytes = artifact_size(result.path)
     result.seconds = round(time.perf_counter() - start, 2)
@@ -148,10 +148,7 @@ def verify_artifact(ctx: ConvertContext, target: Target, path: Path, manifest: M
 
     pixels, labels, ref = reference.get()
     probs = artifact_probs(path, pixels)
-    max_diff = target.max_prob_diff
-    if target.name == "openvino" and ctx.options.ov_fp16:
-        max_diff = 0.05
-    min_agree = ctx.options.min_agreement if ctx.options.min_agreement is not None else target.min_agreement
+    min_agree, max_diff = target.thresholds(ctx.options)
     record = {"target": target.name, "artifact": path.name, "reference": "fp32",
               **compare(labels, ref, probs, min_agree, max_diff)}
     if manifest.extra.get("source") == "qat":

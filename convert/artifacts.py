@@ -73,10 +73,3 @@ def write_openvino(xml_path: Path, model: Any, manifest: Manifest, compress_to_f
     manifest.save(sidecar_path(xml_path))
     return xml_path
 
-
-def artifact_size(path: Path) -> int:
-    """Bytes on disk, counting an OpenVINO .bin beside its .xml."""
-    size = path.stat().st_size
-    if path.suffix == ".xml" and path.with_suffix(".bin").is_file():
-        size += path.with_suffix(".bin").stat().st_size
-    return size

@@ -4,26 +4,36 @@ Quantization ranges are only as good as the images they are measured on, so cali
 the run's own TRAIN split (never val: that is what verification measures), stratified per class
 so a rare class still shapes the ranges, and preprocessed exactly as at inference
 (``prepare_pixels`` + ``normalize``) without augmentation.
+
+``DEFAULT_CALIB_IMAGES`` is the one default of ``--calib``; numpy and the run directory are
+imported inside the functions so ``edgemri convert --help`` can read it for free.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from edgemri.errors import DataError
-from edgemri.rundir import RunDir
-from edgemri.runtime.preprocess import normalize
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from edgemri.rundir import RunDir
 
 log = logging.getLogger("edgemri.convert")
 
+#: Calibration images drawn from the train split when ``--calib`` is not given.
+DEFAULT_CALIB_IMAGES = 300
+#: Fewer calibration images than this gives a warning: int8 ranges from few images are noisy.
 MIN_RECOMMENDED = 100
 
 
 def stratified_indices(labels: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     """Up to ``n`` indices, spread over classes in proportion to their counts (each class >= 1)."""
+    import numpy as np
+
     labels = np.asarray(labels)
     if n >= len(labels):
         return np.arange(len(labels))
@@ -69,8 +79,11 @@ class CalibrationSet:
                 "min": float(self.x.min()), "max": float(self.x.max())}
 
 
-def calibration_set(run: RunDir, n: int = 300, seed: int = 0, progress: bool = False) -> CalibrationSet:
+def calibration_set(run: RunDir, n: int = DEFAULT_CALIB_IMAGES, seed: int = 0,
+                    progress: bool = False) -> CalibrationSet:
     """float32 model inputs for calibration; logs counts per class and the value range."""
+    from edgemri.runtime.preprocess import normalize
+
     manifest = run.manifest()
     pixels, labels = calibration_pixels(run, n, seed, progress)
     x = normalize(pixels, manifest.input)

@@ -1,4 +1,8 @@
-"""``edgemri convert``, ``edgemri qat`` and ``edgemri inspect``. Module level: typer + stdlib only."""
+"""``edgemri convert``, ``edgemri qat`` and ``edgemri inspect``. Module level: typer + stdlib only.
+
+``--target`` choices, their descriptions and the ``--min-agreement`` defaults are read from the
+target registry (``TARGETS``, which imports no converter), ``--calib``'s default from calibration.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,24 @@ from pathlib import Path
 
 import typer
 
-# Kept equal to edgemri.convert.targets.TARGETS.names() (a test checks) so --help imports nothing heavy.
-TARGET_NAMES = ("tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8", "tflite-int8-ptq", "onnx", "onnx-int8",
-                "openvino", "openvino-int8")
+from edgemri.convert.calibration import DEFAULT_CALIB_IMAGES, MIN_RECOMMENDED
+from edgemri.convert.targets import ALL, TARGETS
+
+
+def _target_help() -> str:
+    """Every registered target with its one-line description."""
+    rows = "; ".join(f"{t.name}: {t.description}" for t in TARGETS.entries())
+    return f"Target, repeatable: {rows}; or {ALL} (every target)."
+
+
+def _min_agreement_help() -> str:
+    """The per-target agreement gates, as the registry sets them."""
+    def gates(quantized: bool) -> str:
+        values = sorted({t.min_agreement for t in TARGETS.entries() if t.quantized == quantized})
+        return "/".join(f"{v:g}" for v in values)
+
+    return (f"Top-1 agreement with the FP32 model every target must reach (default: per target, {gates(False)} "
+            f"for float ones, {gates(True)} for quantized ones).")
 
 
 def _logging() -> None:
@@ -27,20 +46,21 @@ def _logging() -> None:
 
 def convert_command(
     run: Path = typer.Argument(..., help="Run directory (from edgemri train)."),
-    target: list[str] = typer.Option(..., "--target", "-t", help=f"Target, repeatable: {', '.join(TARGET_NAMES)} "
-                                     "or all."),
-    calib: int = typer.Option(300, "--calib", help="Calibration images (stratified from the train split)."),
+    target: list[str] = typer.Option(..., "--target", "-t", help=_target_help()),
+    calib: int = typer.Option(DEFAULT_CALIB_IMAGES, "--calib", help="Calibration images (stratified from the "
+                              f"train split; fewer than {MIN_RECOMMENDED} gives a warning)."),
     opset: int = typer.Option(17, "--opset", help="ONNX opset."),
     nchw: bool = typer.Option(False, "--nchw", help="ONNX: channel-first input (manifest layout NCHW)."),
     per_tensor: bool = typer.Option(False, "--per-tensor", help="Per-tensor weight quantization (NNAPI/NPUs)."),
     ov_fp16: bool = typer.Option(False, "--ov-fp16", help="OpenVINO: compress weights to float16."),
-    min_agreement: float | None = typer.Option(None, "--min-agreement", help="Top-1 agreement with the FP32 "
-                                                  "model every target must reach (default: per target, "
-                                                  "0.98 for quantized ones)."),
+    min_agreement: float | None = typer.Option(None, "--min-agreement", help=_min_agreement_help()),
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip verification on the val split."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON instead of a table."),
 ) -> None:
     """Convert a trained run to edge formats, each verified against the FP32 Keras model."""
+    from edgemri.convert.targets import resolve
+
+    resolve(list(target))  # an unknown name is one line before any converter (or TensorFlow) loads
     from edgemri.convert.api import convert
 
     _logging()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgemri.convert.calibration import CalibrationSet
+from edgemri.convert.calibration import DEFAULT_CALIB_IMAGES, CalibrationSet
 from edgemri.rundir import RunDir
 from edgemri.runtime.manifest import Manifest
 
@@ -20,7 +20,7 @@ DEFAULT_OPSET = 17
 
 @dataclass(frozen=True)
 class ConvertOptions:
-    calib: int = 300
+    calib: int = DEFAULT_CALIB_IMAGES
     opset: int = DEFAULT_OPSET
     nchw: bool = False
     per_tensor: bool = False
@@ -52,6 +52,13 @@ class ConvertContext:
         from edgemri.convert.source import export_saved_model
 
         return export_saved_model(self.keras_model, self.manifest.input, self.workdir / "saved_model")
+
+    @functools.cached_property
+    def onnx_fp32(self) -> Any:
+        """The FP32 model as an ONNX ModelProto (converted once; onnx-int8 quantizes it)."""
+        from edgemri.convert.onnx_export import export_fp32_onnx
+
+        return export_fp32_onnx(self)
 
     @functools.cached_property
     def calibration(self) -> CalibrationSet:

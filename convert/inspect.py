@@ -3,7 +3,7 @@
 TFLite files are read with the flatbuffer schema module that ships inside the tensorflow wheel
 (``tensorflow/lite/python/schema_py_generated.py``), loaded by file path so only the small
 ``flatbuffers`` package is imported, not TensorFlow itself. ONNX uses ``onnx``; OpenVINO IR uses
-``openvino``. Flags: Flex/custom ops (stock LiteRT on Android or a Pi cannot run them) and
+``openvino``. ``inspect_model`` dispatches on the file's format (``edgemri.runtime.formats``). Flags: Flex/custom ops (stock LiteRT on Android or a Pi cannot run them) and
 per-channel quantized weights (NNAPI and many NPUs want per-tensor: convert with --per-tensor).
 """
 
@@ -19,6 +19,7 @@ from typing import Any
 
 from edgemri.errors import ModelFileError
 from edgemri.extras import require
+from edgemri.runtime.formats import artifact_size, format_for_path
 
 _TFL_DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6: "bool", 7: "int16",
                9: "int8", 10: "float64"}
@@ -60,8 +61,8 @@ def tflite_summary(flatbuffer: bytes) -> dict[str, Any]:
         raise ModelFileError("not a TFLite flatbuffer (no TFL3 identifier)")
     try:
         model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(flatbuffer, 0))
-    except Exception as exc:  # noqa: BLE001 - flatbuffers raises struct/index errors when truncated
-        raise ModelFileError(f"TFLite flatbuffer is truncated or corrupt ({type(exc).__name__})") from None
+    except Exception as exc:
+        raise ModelFileError(f"TFLite flatbuffer is truncated or corrupt ({type(exc).__name__})") from exc
     names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
     codes = []
     for oc in model.operatorCodes or []:
@@ -94,9 +95,9 @@ def onnx_summary(path: Path) -> dict[str, Any]:
     onnx = require("onnx", "convert", "inspecting ONNX files")
     try:
         model = onnx.load(os.fspath(path))
-    except Exception as exc:  # noqa: BLE001 - library errors have many types
+    except Exception as exc:
         raise ModelFileError(f"cannot read ONNX model {path}: {type(exc).__name__}",
-                             "The file looks truncated or corrupt; export it again") from None
+                             "The file looks truncated or corrupt; export it again") from exc
     init = {t.name: t for t in model.graph.initializer}
 
     def io(v: Any) -> dict[str, Any]:
@@ -127,9 +128,9 @@ def openvino_summary(path: Path) -> dict[str, Any]:
                              "Copy the .bin weights next to the .xml")
     try:
         model = ov.Core().read_model(os.fspath(path))
-    except Exception as exc:  # noqa: BLE001 - library errors have many types
+    except Exception as exc:
         raise ModelFileError(f"cannot read OpenVINO IR {path}: {str(exc).splitlines()[0][:200]}",
-                             "The file looks truncated or corrupt; export it again") from None
+                             "The file looks truncated or corrupt; export it again") from exc
 
     def io(p: Any) -> dict[str, Any]:
         shape = [d.get_length() if d.is_static else -1 for d in p.get_partial_shape()]
@@ -143,23 +144,19 @@ def openvino_summary(path: Path) -> dict[str, Any]:
             "fake_quantize": ops.get("FakeQuantize", 0), "per_channel_ops": []}
 
 
+def tflite_file_summary(path: Path) -> dict[str, Any]:
+    """``tflite_summary`` of a .tflite file (the tflite format's ``inspect``)."""
+    return tflite_summary(Path(path).read_bytes())
+
+
 def inspect_model(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """One dict per model file, whatever its format; ``flags`` lists deployment problems."""
+    """One dict per model file, whatever its format (the format's ``inspect``); ``flags`` lists
+    deployment problems."""
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"model file {path} not found")
-    suffix = path.suffix.lower()
-    if suffix == ".tflite":
-        info = tflite_summary(path.read_bytes())
-    elif suffix == ".onnx":
-        info = onnx_summary(path)
-    elif suffix == ".xml":
-        info = openvino_summary(path)
-    else:
-        raise ModelFileError(f"{path}: unknown model file type {path.suffix!r}",
-                             "Use a .tflite, .onnx or .xml (OpenVINO IR) file")
-    from edgemri.convert.artifacts import artifact_size
-
+    fmt = format_for_path(path, having="inspect")
+    info = fmt.inspect(path)  # type: ignore[misc]  # having="inspect" guarantees one
     info["path"] = str(path)
     info["size_bytes"] = artifact_size(path)
     info["flags"] = _flags(info)

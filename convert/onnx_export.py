@@ -39,11 +39,8 @@ def _erfc_handler(ctx: Any, node: Any, name: str, args: Any) -> Any:
     return node
 
 
-def fp32_onnx_model(ctx: ConvertContext) -> Any:
-    """The FP32 ModelProto (converted once per context; onnx-int8 starts from it)."""
-    cached = getattr(ctx, "_onnx_fp32", None)
-    if cached is not None:
-        return cached
+def export_fp32_onnx(ctx: ConvertContext) -> Any:
+    """The FP32 ModelProto from the SavedModel; read it as ``ctx.onnx_fp32``, which converts once."""
     tf = require("tensorflow", "convert", "ONNX conversion")
     tf2onnx = require("tf2onnx", "convert", "ONNX conversion")
     spec = ctx.manifest.input
@@ -60,12 +57,11 @@ def fp32_onnx_model(ctx: ConvertContext) -> Any:
             forward, input_signature=sig, opset=ctx.options.opset,
             custom_op_handlers={"Erfc": (_erfc_handler, [])},
             inputs_as_nchw=[INPUT_NAME] if ctx.options.nchw else None)
-    except Exception as exc:  # noqa: BLE001 - library errors have many types
+    except Exception as exc:
         raise ConversionError(f"onnx: tf2onnx failed: {exc_summary(exc)}",
-                              f"Try another --opset (now {ctx.options.opset})") from None
+                              f"Try another --opset (now {ctx.options.opset})") from exc
     del loaded
     _check_onnx(model, "onnx")
-    ctx._onnx_fp32 = model  # type: ignore[attr-defined]
     return model
 
 
@@ -73,13 +69,13 @@ def _check_onnx(model: Any, target: str) -> None:
     onnx = require("onnx", "convert", "ONNX conversion")
     try:
         onnx.checker.check_model(model)
-    except Exception as exc:  # noqa: BLE001 - library errors have many types
+    except Exception as exc:
         raise ConversionError(f"{target}: the converted ONNX model is invalid: {exc_summary(exc)}",
-                              "Report it with `edgemri inspect` output") from None
+                              "Report it with `edgemri inspect` output") from exc
 
 
 def convert_onnx(ctx: ConvertContext, path: Path) -> Manifest:
-    model = fp32_onnx_model(ctx)
+    model = ctx.onnx_fp32
     manifest = artifact_manifest(ctx.manifest, "onnx", "onnx", layout="NCHW" if ctx.options.nchw else "NHWC",
                                  extra={"opset": ctx.options.opset, "weights": "float32"}, tools=ONNX_TOOLS)
     clone = type(model)()
@@ -117,7 +113,7 @@ def convert_onnx_int8(ctx: ConvertContext, path: Path) -> Manifest:
     calib = ctx.calibration
     with tempfile.TemporaryDirectory(prefix="edgemri-onnx-") as tmp:
         src, pre, out = (os.path.join(tmp, n) for n in ("fp32.onnx", "pre.onnx", "int8.onnx"))
-        onnx.save(fp32_onnx_model(ctx), src)
+        onnx.save(ctx.onnx_fp32, src)
         try:  # folds constants and infers shapes, which quantization needs for every tensor
             quant_pre_process(src, pre, skip_symbolic_shape=True)
         except Exception:  # noqa: BLE001 - optional optimisation step
@@ -128,9 +124,9 @@ def convert_onnx_int8(ctx: ConvertContext, path: Path) -> Manifest:
                               activation_type=q.QuantType.QInt8, weight_type=q.QuantType.QInt8,
                               per_channel=not ctx.options.per_tensor,
                               calibrate_method=q.CalibrationMethod.MinMax)
-        except Exception as exc:  # noqa: BLE001 - library errors have many types
+        except Exception as exc:
             raise ConversionError(f"onnx-int8: quantize_static failed: {exc_summary(exc)}",
-                                  "Check the calibration data, or use --per-tensor") from None
+                                  "Check the calibration data, or use --per-tensor") from exc
         model = onnx.load(out)
     ops = [n.op_type for n in model.graph.node]
     n_q, n_dq = ops.count("QuantizeLinear"), ops.count("DequantizeLinear")

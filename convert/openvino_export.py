@@ -24,9 +24,9 @@ def _ov_model(ctx: ConvertContext) -> Any:
     ov = require("openvino", "openvino", "OpenVINO conversion")
     try:
         return ov.convert_model(os.fspath(ctx.saved_model))
-    except Exception as exc:  # noqa: BLE001 - library errors have many types
+    except Exception as exc:
         raise ConversionError(f"openvino: convert_model failed: {exc_summary(exc)}",
-                              "Check `edgemri inspect` of the tflite-fp32 artifact for unusual ops") from None
+                              "Check `edgemri inspect` of the tflite-fp32 artifact for unusual ops") from exc
 
 
 def convert_openvino(ctx: ConvertContext, path: Path) -> Manifest:
@@ -44,9 +44,9 @@ def convert_openvino_int8(ctx: ConvertContext, path: Path) -> Manifest:
     dataset = nncf.Dataset([calib.x[i:i + 1] for i in range(len(calib.x))])
     try:
         quantized = nncf.quantize(model, dataset, subset_size=len(calib.x))
-    except Exception as exc:  # noqa: BLE001 - library errors have many types
+    except Exception as exc:
         raise ConversionError(f"openvino-int8: nncf.quantize failed: {exc_summary(exc)}",
-                              "Check the calibration data (--calib)") from None
+                              "Check the calibration data (--calib)") from exc
     n_fq = sum(op.get_type_name() == "FakeQuantize" for op in quantized.get_ops())
     if not n_fq:
         raise ConversionError("openvino-int8: NNCF inserted no FakeQuantize nodes",

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from edgemri import quiet
 from edgemri.atomic import atomic_dir, write_json
 from edgemri.convert.qat_worker import WEIGHT_SEP
 from edgemri.errors import ConversionError, RunError
@@ -87,23 +88,23 @@ def run_qat(run_path: str | os.PathLike[str], epochs: int = 2, lr: float = 1e-5,
 
 def _spawn(job_path: Path, timeout: float | None) -> dict[str, Any]:
     """Run the worker with Keras 2 selected only in its environment; its result or one-line error."""
-    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = quiet.child_env(TF_USE_LEGACY_KERAS="1")
     cmd = [sys.executable, "-m", "edgemri.convert.qat_worker", str(job_path)]
     try:
         proc = subprocess.run(cmd, env=env, timeout=timeout, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True, check=False)
-    except subprocess.TimeoutExpired:
-        raise ConversionError(f"QAT worker did not finish within {timeout} s") from None
+    except subprocess.TimeoutExpired as exc:
+        raise ConversionError(f"QAT worker did not finish within {timeout} s") from exc
     result_file = Path(f"{job_path}.result.json")
     result = json.loads(result_file.read_text()) if result_file.is_file() else None
-    if os.environ.get("EDGEMRI_DEBUG"):
+    if quiet.debug_requested():
         sys.stderr.write(proc.stdout)
     if proc.returncode != 0 or result is None or "error" in result:
         if result is None:
             tail = proc.stdout.strip().splitlines()[-1:] or ["no output"]
             raise ConversionError(f"QAT worker exited with code {proc.returncode}: {tail[0][:300]}",
                                   "Run with EDGEMRI_DEBUG=1 to see its output")
-        if "traceback" in result and os.environ.get("EDGEMRI_DEBUG"):
+        if "traceback" in result and quiet.debug_requested():
             sys.stderr.write(result["traceback"])
         raise ConversionError(f"QAT failed: {result['error']}", result.get("hint") or None)
     return result

@@ -8,6 +8,10 @@ the Keras 3 model predicted, annotate every layer for quantization (tfmot's defa
 where it knows the layer, an explicit output-only config for weightless layers it does not know,
 an error for anything else: nothing stays float silently), fine-tune, save a SavedModel.
 Result or error goes to ``JOB.result.json``.
+
+Importing this module changes nothing in the importing process (the Keras 3 parent imports
+``WEIGHT_SEP`` from here): Keras 2 is selected in the worker's own environment by
+``qat._spawn``, and again under ``__main__`` below for a worker started by hand.
 """
 
 from __future__ import annotations
@@ -20,9 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-# Keras 2 must be chosen before tensorflow is imported anywhere in this process.
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 WEIGHT_SEP = "::"
 TOLERANCE = 1e-3  # max |p_tf_keras - p_keras3| after the weight copy
@@ -218,5 +219,14 @@ def run(job: dict) -> dict:
     }
 
 
+def _select_keras2() -> None:
+    """Keras 2 must be chosen before tensorflow is imported anywhere in the worker's process."""
+    from edgemri import quiet
+
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    quiet.configure(quiet.debug_requested())
+
+
 if __name__ == "__main__":
+    _select_keras2()
     sys.exit(main(sys.argv[1]))

@@ -33,16 +33,32 @@ def _converter(saved_model: Path) -> Any:
 def _run_converter(conv: Any, target: str) -> bytes:
     try:
         return bytes(conv.convert())
-    except Exception as exc:  # noqa: BLE001 - ConverterError/RuntimeError with long MLIR dumps
+    except Exception as exc:
         lines = [ln.strip() for ln in str(exc).splitlines() if "error" in ln.lower()]
         raise ConversionError(f"{target}: the TFLite converter failed: {lines[0][:300] if lines else exc_summary(exc)}",
                               "A layer uses an op LiteRT builtins cannot express (or quantize); "
-                              "see `edgemri inspect` and docs/convert.md") from None
+                              "see `edgemri inspect` and docs/convert.md") from exc
 
 
 def _per_tensor(conv: Any, ctx: ConvertContext) -> None:
     if ctx.options.per_tensor:  # NNAPI / many NPUs reject per-channel weight quantization
         conv._experimental_disable_per_channel = True
+
+
+def set_full_integer(conv: Any, representative: Any) -> None:
+    """Full-integer settings: activations calibrated on ``representative``, int8 kernels and I/O."""
+    tf = require("tensorflow", "convert", "TFLite conversion")
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = representative
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+
+
+def int8_io(info: dict) -> tuple[Quantization, Quantization]:
+    """(input, output) quantization of a checked full-integer flatbuffer (``check_tflite``'s info)."""
+    in_q, out_q = (Quantization(**info[k][0]["quantization"]) for k in ("inputs", "outputs"))
+    return in_q, out_q
 
 
 def check_tflite(flatbuffer: bytes, target: str, in_dtype: str, out_dtype: str) -> dict:
@@ -104,18 +120,13 @@ def convert_int8_ptq(ctx: ConvertContext, path: Path) -> Manifest:
 
 
 def _convert_int8(ctx: ConvertContext, path: Path, name: str, use_qat: bool) -> Manifest:
-    tf = require("tensorflow", "convert", "TFLite conversion")
     conv = _converter(ctx.run.qat_saved_model if use_qat else ctx.saved_model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
     calib = ctx.calibration
-    conv.representative_dataset = lambda: ([calib.x[i:i + 1]] for i in range(len(calib.x)))
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
+    set_full_integer(conv, lambda: ([calib.x[i:i + 1]] for i in range(len(calib.x))))
     _per_tensor(conv, ctx)
     flatbuffer = _run_converter(conv, name)
     info = check_tflite(flatbuffer, name, "int8", "int8")
-    in_q, out_q = (Quantization(**info[k][0]["quantization"]) for k in ("inputs", "outputs"))
+    in_q, out_q = int8_io(info)
     extra = {"weights": "int8", "source": "qat" if use_qat else "ptq", "calibration": calib.summary(),
              "per_channel": not ctx.options.per_tensor, "ops": info["op_counts"]}
     manifest = artifact_manifest(ctx.manifest, "tflite", name, input_q=in_q, output_q=out_q, extra=extra)

@@ -98,15 +98,18 @@ def make_bundle(run: Path, out: Path, target: str = "tflite-int8", n_fixtures: i
 
 
 def _artifact(run: Path, target: str) -> tuple[Path, Path]:
+    from edgemri.convert.targets import TARGETS
     from edgemri.errors import RunError, UsageError
     from edgemri.runtime.manifest import sidecar_path
 
-    if not target.startswith("tflite-"):
+    tflite = [t.name for t in TARGETS.entries() if t.format == "tflite"]  # what LiteRT on a device runs
+    if target not in tflite:
+        others = ", ".join(n for n in tflite if n != "tflite-int8")
         raise UsageError(f"bundle packages TFLite models, not {target!r}",
-                         "Use --target tflite-int8 (or tflite-fp16, tflite-fp32, tflite-dynamic)")
+                         f"Use --target tflite-int8 (or {others})")
     if not run.is_dir():
         raise RunError(f"run directory {run} not found", "Pass the run you trained and converted")
-    model = run / "export" / target / "model.tflite"
+    model = TARGETS.get(target).artifact(run / "export")
     if not model.is_file():
         raise RunError(f"{model} not found", f"Run `edgemri convert {run} --target {target}` first")
     sidecar = sidecar_path(model)
@@ -145,7 +148,7 @@ def _fixture_sources(run: Path, n: int, images: list[Path] | None) -> list[tuple
     except (ImportError, DataError) as exc:
         reason = getattr(exc, "message", str(exc))
         raise DataError(f"cannot take fixture images from {split_path}: {reason}",
-                        "Pass --images DIR (a few images), or --fixtures 0") from None
+                        "Pass --images DIR (a few images), or --fixtures 0") from exc
     samples = [s for s in samples if Path(s.path).is_file()]
     if not samples:
         raise DataError(f"the val split in {split_path} has no readable images",

@@ -3,16 +3,17 @@
 Each area registers its own commands (``edgemri.data.cli``, ``edgemri.train.cli``, ...). Those
 modules import only typer and the standard library at import time, so ``edgemri --help`` and
 ``edgemri predict`` never pay for TensorFlow. Every ``EdgemriError`` becomes one line on stderr
-and a non-zero exit; ``--debug`` keeps the traceback.
+and a non-zero exit; ``--debug`` keeps the traceback. The root callback also quiets framework
+start-up logs for this process and its children (``edgemri.quiet``) unless ``--debug``.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 
 import typer
 
+from edgemri import quiet
 from edgemri.errors import EdgemriError
 
 app = typer.Typer(
@@ -42,7 +43,9 @@ def _root(
                                  help="Print the version and exit."),
 ) -> None:
     """edgemri: from training to a phone or a Raspberry Pi, with the numbers to prove it."""
-    _STATE["debug"] = debug or bool(os.environ.get("EDGEMRI_DEBUG"))
+    _STATE["debug"] = debug or quiet.debug_requested()
+    # Before any command body imports a framework; exported, so worker processes get it too.
+    quiet.configure(_STATE["debug"])
 
 
 def _register_all() -> None:
@@ -62,7 +65,16 @@ _register_all()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the app and return its exit code; user errors become one line on stderr."""
+    """Run the app and return its exit code; user errors become one line on stderr.
+
+    The environment the root callback sets is restored on return, so in-process calls (tests)
+    do not leak ``--debug`` into the next one.
+    """
+    with quiet.restored_env():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         app(args=argv, prog_name="edgemri")
     except SystemExit as exc:

@@ -6,6 +6,8 @@ bug and keeps its traceback. Each error carries an optional ``hint`` saying what
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class EdgemriError(Exception):
     """Base of every error a user can fix. ``exit_code`` is what the CLI exits with."""
@@ -20,7 +22,8 @@ class EdgemriError(Exception):
     def one_line(self) -> str:
         """The message a user sees: what went wrong, then what to do."""
         text = self.message.rstrip(".")
-        return f"{text}. {self.hint}" if self.hint else f"{text}."
+        end = "" if text.endswith(("?", "!")) else "."  # never 'Did you mean "x"?.'
+        return f"{text}{end} {self.hint}" if self.hint else f"{text}{end}"
 
 
 class UsageError(EdgemriError):
@@ -55,13 +58,15 @@ class ConversionError(EdgemriError):
     """A conversion target failed, or produced an artifact that does not run."""
 
 
-class VerificationError(EdgemriError):
-    """An artifact converted but disagrees with the full-precision model beyond the gate."""
-
-    exit_code = 3
-
-
 class GateError(EdgemriError):
-    """A benchmark gate (--min-accuracy, --max-drop) failed."""
+    """A quality gate failed (bench --min-accuracy/--max-drop, compare --check, data leakage).
+
+    ``report`` is what the gate judged, when the caller still has something to show (the bench
+    CLI prints the report's table before exiting).
+    """
 
     exit_code = 3
+
+    def __init__(self, message: str, hint: str | None = None, report: dict[str, Any] | None = None):
+        super().__init__(message, hint)
+        self.report = report

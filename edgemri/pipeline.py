@@ -3,18 +3,26 @@
 It runs exactly the commands a user would type (and prints each one first), so the demo is also
 the shortest tutorial: synthesize data, train, quantization-aware fine-tune, convert to every
 target, benchmark against the full-precision model, and bundle the int8 model for a device.
+
+Each stage is a fresh ``python -m edgemri ...`` process, not a call back into this one: what is
+printed is what runs, global flags (``--debug``) reach every stage, and one stage's imports
+(Keras 2 for QAT, a backend's threads) cannot change the next. This module does not import
+``edgemri.cli``.
 """
 
 from __future__ import annotations
 
 import shlex
 import shutil
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import typer
 
+from edgemri import quiet
 from edgemri.errors import RunError, UsageError
 
 
@@ -26,6 +34,10 @@ class Stage:
     argv: list[str]
     optional: bool = False  # a failure is reported but does not stop the job
     ok_codes: tuple[int, ...] = (0,)  # exit codes that let the job go on
+
+    def command(self, debug: bool = False) -> list[str]:
+        """The ``edgemri`` arguments that run this stage, global flags first."""
+        return ["--debug", *self.argv] if debug else list(self.argv)
 
 
 def plan(out: Path, task: str, arch: str, image_size: int, per_class: int, epochs: int,
@@ -53,15 +65,20 @@ def plan(out: Path, task: str, arch: str, image_size: int, per_class: int, epoch
     return stages
 
 
-def run_stage(stage: Stage, index: int, total: int) -> tuple[int, float]:
-    """Run one stage through the CLI in this process; return its exit code and seconds."""
-    from edgemri.cli import main
-
+def run_stage(stage: Stage, index: int, total: int, debug: bool = False) -> tuple[int, float]:
+    """Run one stage as its own ``edgemri`` process; return its exit code and seconds."""
+    argv = stage.command(debug)
     typer.secho(f"\n[{index}/{total}] {stage.name}", bold=True)
-    typer.echo(f"$ edgemri {shlex.join(stage.argv)}")
+    typer.echo(f"$ edgemri {shlex.join(argv)}")
+    sys.stdout.flush()  # this header before the child's own output
     start = time.perf_counter()
-    code = main(stage.argv)
+    code = execute(argv)
     return code, time.perf_counter() - start
+
+
+def execute(argv: list[str]) -> int:
+    """``edgemri ARGV`` in a new process of this interpreter (output straight to the terminal)."""
+    return subprocess.run([sys.executable, "-m", "edgemri", *argv], check=False).returncode
 
 
 def demo(
@@ -83,13 +100,14 @@ def demo(
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     stages = plan(out, task, arch, image_size, per_class, epochs, qat_epochs, targets, seed)
+    debug = quiet.debug_requested()  # the root callback exports --debug as EDGEMRI_DEBUG=1
     timings: list[tuple[str, float, int]] = []
     for i, stage in enumerate(stages, 1):
-        code, seconds = run_stage(stage, i, len(stages))
+        code, seconds = run_stage(stage, i, len(stages), debug)
         timings.append((stage.name, seconds, code))
         if code not in stage.ok_codes and not stage.optional:
             raise RunError(f"demo stopped: stage '{stage.name}' exited with {code}",
-                           f"Re-run it alone to see why: edgemri {shlex.join(stage.argv)}")
+                           f"Re-run it alone to see why: edgemri {shlex.join(stage.command(debug))}")
     _summary(out, timings)
 
 

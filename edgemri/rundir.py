@@ -81,4 +81,4 @@ def _read_json(path: Path, run_root: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise RunError(f"{path} is not valid JSON: {exc}") from None
+        raise RunError(f"{path} is not valid JSON: {exc}") from exc

@@ -16,14 +16,14 @@ import typer
 
 
 def expand_images(inputs: list[Path]) -> list[Path]:
-    """Files as given; directories expanded (recursively, sorted) to their image files."""
+    """Files as given; directories expanded by ``find_images`` (recursive, sorted, hidden skipped)."""
     from edgemri.errors import DataError
-    from edgemri.runtime.images import SUPPORTED_SUFFIXES, is_image_file
+    from edgemri.runtime.images import SUPPORTED_SUFFIXES, find_images
 
     out: list[Path] = []
     for item in inputs:
         if item.is_dir():
-            found = sorted(p for p in item.rglob("*") if p.is_file() and is_image_file(p))
+            found = find_images(item)
             if not found:
                 raise DataError(f"directory {item} has no images",
                                 f"Supported files: {', '.join(SUPPORTED_SUFFIXES)}")

@@ -9,7 +9,9 @@
 * ``.xml`` (OpenVINO IR): ``rt_info`` entry ``"edgemri_manifest"`` (JSON string), written with
   ``model.set_rt_info(json, "edgemri_manifest")``; read here with the standard XML parser.
 
-Only the standard library is imported at module level: the runtime imports this on a Pi.
+Each reader is named by its format's entry in ``edgemri.runtime.formats`` (``read_manifest``), which
+``read_embedded`` dispatches on. Only the standard library is imported at module level: the
+runtime imports this on a Pi.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from edgemri.errors import ModelFileError
+from edgemri.runtime.formats import format_for_path
 from edgemri.runtime.manifest import Manifest
 
 TFLITE_MEMBER = "manifest.json"
@@ -38,7 +41,8 @@ def embed_tflite(model_bytes: bytes, manifest: Manifest) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
         for name, data in members.items():
-            zf.writestr(name, data)
+            # a fixed timestamp: the same model and manifest give the same bytes (reproducible artifacts)
+            zf.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
     return bytes(flatbuffer) + buf.getvalue()
 
 
@@ -55,7 +59,8 @@ def _split_tflite(data: bytes) -> tuple[bytes, dict[str, bytes]]:
         return data, {}
 
 
-def _read_tflite(path: Path) -> str | None:
+def tflite_manifest_text(path: Path) -> str | None:
+    """The ``manifest.json`` member of the zip appended to a .tflite, or None."""
     try:
         with zipfile.ZipFile(path) as zf:
             if TFLITE_MEMBER not in zf.namelist():
@@ -134,12 +139,13 @@ def _string_pair(blob: bytes) -> tuple[str, str]:
         out[key >> 3] = f.read(length).decode("utf-8")
 
 
-def _read_onnx(path: Path) -> str | None:
+def onnx_manifest_text(path: Path) -> str | None:
+    """``metadata_props["edgemri.manifest"]`` of an .onnx file, or None."""
     try:
         return _onnx_metadata(path).get(ONNX_KEY)
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"cannot read ONNX model {path}: {exc}",
-                             "The file looks truncated or corrupt; export it again") from None
+                             "The file looks truncated or corrupt; export it again") from exc
 
 
 # -- OpenVINO ----------------------------------------------------------------------------------
@@ -149,36 +155,32 @@ def embed_openvino_model(model: Any, manifest: Manifest) -> Any:
     return model
 
 
-def _read_openvino(path: Path) -> str | None:
+def openvino_manifest_text(path: Path) -> str | None:
+    """The ``edgemri_manifest`` rt_info value of an OpenVINO .xml, or None."""
     import xml.etree.ElementTree as ET
 
     try:
         root = ET.parse(path).getroot()
     except (ET.ParseError, OSError) as exc:
         raise ModelFileError(f"cannot read OpenVINO IR {path}: {exc}",
-                             "The file looks truncated or corrupt; export it again") from None
+                             "The file looks truncated or corrupt; export it again") from exc
     node = root.find(f"rt_info/{OPENVINO_KEY}")
     return None if node is None else node.get("value")
 
 
 # -- reading -----------------------------------------------------------------------------------
-_READERS = {".tflite": _read_tflite, ".onnx": _read_onnx, ".xml": _read_openvino}
-
-
 def read_embedded(path: str | os.PathLike[str]) -> Manifest | None:
     """The manifest embedded in a model file, or None when it carries none.
 
-    Raises ``ManifestError`` when an embedded manifest exists but is invalid, and
-    ``ModelFileError`` for a missing file or unknown suffix.
+    The reader is the file format's (``edgemri.runtime.formats``). Raises ``ManifestError`` when an
+    embedded manifest exists but is invalid, and ``ModelFileError`` for a missing file or a
+    suffix no format with an embedded manifest owns.
     """
     path = Path(path)
-    reader = _READERS.get(path.suffix.lower())
-    if reader is None:
-        raise ModelFileError(f"{path}: unknown model file type {path.suffix!r}",
-                             "Use a .tflite, .onnx or .xml (OpenVINO IR) file")
+    reader = format_for_path(path, having="read_manifest").read_manifest
     if not path.is_file():
         raise ModelFileError(f"model file {path} not found")
-    text = reader(path)
+    text = reader(path)  # type: ignore[misc]  # having="read_manifest" guarantees a reader
     if text is None:
         return None
     return Manifest.from_json(text, source=f"manifest embedded in {path}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,42 @@ Image.MAX_IMAGE_PIXELS = 16384 * 16384
 
 
 def is_image_file(path: str | os.PathLike[str]) -> bool:
+    """True for a name with a supported image suffix (the content is not looked at)."""
     return Path(path).suffix.lower() in SUPPORTED_SUFFIXES
+
+
+def is_hidden(name: str) -> bool:
+    """Dot-names (``.ipynb_checkpoints``, ``.DS_Store``, ``._x.png``) are tool litter, never data."""
+    return name.startswith(".")
+
+
+def list_folder(folder: str | os.PathLike[str]) -> tuple[list[Path], list[Path]]:
+    """(visible sub-folders, visible image files) directly inside ``folder``, each sorted."""
+    dirs, images = [], []
+    for entry in sorted(Path(folder).iterdir()):
+        if is_hidden(entry.name):
+            continue
+        if entry.is_dir():
+            dirs.append(entry)
+        elif is_image_file(entry):
+            images.append(entry)
+    return dirs, images
+
+
+def find_images(folder: str | os.PathLike[str], skip: Callable[[str], bool] | None = None) -> list[Path]:
+    """Every image file under ``folder``, recursively, sorted: THE one image discovery.
+
+    ``edgemri predict DIR``, the data audit, split, loader and training all find images here, so
+    they agree on what a folder holds: hidden files and hidden folders (Kaggle sets ship
+    ``.ipynb_checkpoints/`` copies) are skipped, as are names ``skip`` says no to (mask files).
+    Symlinked folders are not followed. Standard library only.
+    """
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if not is_hidden(d)]
+        found += [Path(dirpath) / name for name in filenames
+                  if not is_hidden(name) and is_image_file(name) and not (skip and skip(name))]
+    return sorted(found)
 
 
 def load_image(path: str | os.PathLike[str], frame: str = "middle") -> np.ndarray:
@@ -46,7 +82,7 @@ def load_image(path: str | os.PathLike[str], frame: str = "middle") -> np.ndarra
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ImageDecodeError(f"cannot read image {path}: {exc.strerror or exc}") from None
+        raise ImageDecodeError(f"cannot read image {path}: {exc.strerror or exc}") from exc
     return decode_image_bytes(data, source=str(path))
 
 
@@ -64,7 +100,7 @@ def decode_image_bytes(data: bytes, source: str = "<bytes>") -> np.ndarray:
         raise ImageDecodeError(
             f"cannot decode image {source}: {type(exc).__name__}: {exc}",
             "Remove or replace the file (or pass --skip-bad to skip unreadable images)",
-        ) from None
+        ) from exc
 
 
 def pil_to_array(img: Image.Image) -> np.ndarray:
@@ -109,11 +145,11 @@ def load_dicom(path: Path, frame: str = "middle") -> np.ndarray:
     try:
         ds = pydicom.dcmread(str(path))
         pixels = ds.pixel_array
-    except Exception as exc:  # noqa: BLE001 - pydicom raises many types for broken files
+    except Exception as exc:
         raise ImageDecodeError(
             f"cannot decode DICOM {path}: {type(exc).__name__}: {exc}",
             "Check the file is a DICOM image with pixel data (or pass --skip-bad)",
-        ) from None
+        ) from exc
     return dicom_to_u8(ds, np.asarray(pixels), source=str(path), frame=frame)
 
 

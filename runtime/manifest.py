@@ -141,16 +141,16 @@ class Manifest:
                 extra=dict(data.get("extra") or {}),
             )
         except ManifestError as exc:
-            raise ManifestError(f"{source}: {exc.message}", exc.hint) from None
+            raise ManifestError(f"{source}: {exc.message}", exc.hint) from exc
         except (KeyError, TypeError, ValueError) as exc:
-            raise ManifestError(f"{source} is malformed: {type(exc).__name__}: {exc}") from None
+            raise ManifestError(f"{source} is malformed: {type(exc).__name__}: {exc}") from exc
 
     @classmethod
     def from_json(cls, text: str | bytes, source: str = "manifest") -> Manifest:
         try:
             data = json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ManifestError(f"{source} is not valid JSON: {exc}") from None
+            raise ManifestError(f"{source} is not valid JSON: {exc}") from exc
         return cls.from_dict(data, source)
 
     @classmethod

@@ -1,10 +1,10 @@
 """Image in, labelled probabilities out, through any backend: the runtime's one entry point.
 
-``Predictor.load(path)`` picks the backend by suffix, finds the manifest (sidecar
-``<artifact>.json`` first, then the copy embedded in the file), and checks it against the model's
-real inputs and outputs, so a model paired with the wrong manifest fails at load time with one
-line instead of predicting nonsense. Integer inputs are quantized with the MODEL's own scale and
-zero point (the manifest's copy must agree), integer outputs dequantized.
+``Predictor.load(path)`` picks the backend that the file's format names (``runtime.formats``), finds
+the manifest (sidecar ``<artifact>.json`` first, then the copy embedded in the file), and checks it
+against the model's real inputs and outputs, so a model paired with the wrong manifest fails at load
+time with one line instead of predicting nonsense. Integer inputs are quantized with the MODEL's own
+scale and zero point (the manifest's copy must agree), integer outputs dequantized.
 """
 
 from __future__ import annotations

@@ -32,16 +32,13 @@ LUMA = (0.299, 0.587, 0.114)
 def to_color(arr: np.ndarray, color: str) -> np.ndarray:
     """Canonical uint8 (H, W) or (H, W, 3) -> (H, W, C) for the manifest's colour mode."""
     if arr.ndim == 2:
+        if color == "rgb":
+            return np.ascontiguousarray(np.repeat(arr[..., None], 3, axis=-1), dtype=np.uint8)
         gray = arr
-        rgb = None
     else:
         rgb = arr[..., :3]
-        gray = None
-    if color == "rgb":
-        if rgb is None:
-            rgb = np.repeat(gray[..., None], 3, axis=-1)
-        return np.ascontiguousarray(rgb, dtype=np.uint8)
-    if gray is None:
+        if color == "rgb":
+            return np.ascontiguousarray(rgb, dtype=np.uint8)
         f = rgb.astype(np.float64)
         gray = np.rint(f[..., 0] * LUMA[0] + f[..., 1] * LUMA[1] + f[..., 2] * LUMA[2])
         gray = np.clip(gray, 0, 255).astype(np.uint8)

@@ -1,39 +1,102 @@
-"""Tiny models in every runtime format, built once per test session (shared by runtime tests).
+"""The tiny test network and its committed artifacts, shared by the runtime tests and the benchmarks.
 
-One Keras 3 model (conv -> relu -> global average pool -> dense softmax, 16x16x3 in, 3 classes)
-converted to TFLite fp32 and full-int8, rebuilt as an ONNX graph from the same weights, and
-converted from that ONNX to OpenVINO IR (fixed batch 1, so the predictor's per-image loop runs).
-Every artifact gets a sidecar manifest; ``*_embedded`` copies carry the manifest only inside.
+One network (conv -> relu -> global average pool -> dense softmax, 16x16x3 in, 3 classes). Its
+weights and its TFLite fp32, TFLite full-int8 and ONNX fp32 artifacts are committed under
+``tests/data/tiny`` (made by ``tests/data/make_tiny_models.py`` with edgemri's own writers, so each
+carries its manifest embedded and as a sidecar, exactly as ``edgemri convert`` writes them). WHY
+committed: the runtime install (``edgemri[litert,onnx]``) has no TensorFlow, so its tests cannot
+build models. ``TinyModels`` copies them into a scratch folder and derives what a test needs
+beyond them: copies without a sidecar (manifest embedded only), bare models (no manifest at all)
+and the OpenVINO IR (converted from the ONNX file when ``openvino`` is installed).
+
+Only numpy and edgemri are imported at module level: this module loads in the TensorFlow-free venv.
 """
 
 from __future__ import annotations
 
 import functools
-import os
-from dataclasses import dataclass
+import io
+import json
+import shutil
+import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from edgemri.runtime.manifest import InputSpec, Manifest, OutputSpec, Quantization, sidecar_path
+from edgemri.runtime.manifest import InputSpec, Manifest, sidecar_path
 
 SIZE = 16
 CLASSES = ("glioma", "meningioma", "notumor")
+DATA = Path(__file__).resolve().parent / "data" / "tiny"
+WEIGHTS = DATA / "weights.json"
+# attribute name -> committed artifact (relative to DATA); the folder names are convert's targets.
+COMMITTED = {"tflite_fp32": "export/tflite-fp32/model.tflite", "tflite_int8": "export/tflite-int8/model.tflite",
+             "onnx": "export/onnx/model.onnx"}
 
 
-@dataclass(frozen=True)
+def base_manifest() -> Manifest:
+    """The float32 manifest of the Keras network (what ``edgemri train`` would write)."""
+    return Manifest(task="brain-test", classes=CLASSES, input=InputSpec(SIZE, SIZE), arch="tiny-cnn",
+                    format="keras")
+
+
+def build_keras(keras: Any, weights: dict[str, list[np.ndarray]] | None = None) -> Any:
+    """The tiny network; seeded initial weights (head scaled up so classes separate) unless given."""
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((SIZE, SIZE, 3), name="image")
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(inp)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    prob = keras.layers.Dense(len(CLASSES), activation="softmax", name="head")(x)
+    model = keras.Model(inp, prob, name="tiny")
+    if weights is None:  # a fresh model is near-uniform: larger head weights separate the classes
+        kernel, bias = model.get_layer("head").get_weights()
+        weights = {"conv": model.get_layer("conv").get_weights(), "head": [kernel * 8.0, bias]}
+    for layer, values in weights.items():
+        model.get_layer(layer).set_weights(values)
+    return model
+
+
+def load_weights(path: Path = WEIGHTS) -> dict[str, list[np.ndarray]]:
+    """The committed weights (JSON: exact float32 values, diff-able, byte-stable across numpy versions)."""
+    data = json.loads(path.read_text())
+    return {layer: [np.asarray(v, dtype=np.float32) for v in values] for layer, values in data.items()}
+
+
+def strip_tflite(data: bytes) -> bytes:
+    """The bare flatbuffer of a .tflite carrying appended associated files (zip) like the manifest."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            return data[: min(info.header_offset for info in zf.infolist())]
+    except (zipfile.BadZipFile, ValueError):
+        return data
+
+
 class TinyModels:
-    root: Path
-    keras: Path
-    tflite_fp32: Path
-    tflite_int8: Path
-    onnx: Path
-    openvino: Path
-    tflite_embedded: Path
-    onnx_embedded: Path
-    openvino_embedded: Path
-    manifest: Manifest  # float32 manifest of the Keras model
-    int8_manifest: Manifest
+    """The committed artifacts, copied under ``root``, plus variants derived on first use.
+
+    ``tflite_fp32``, ``tflite_int8``, ``onnx`` (and ``openvino``) are what convert writes: manifest
+    embedded and as a sidecar. ``*_embedded``: the same file without its sidecar. ``plain(which)``:
+    the bare model (no manifest inside) with the sidecar beside it.
+    """
+
+    def __init__(self, root: Path):
+        self.root = root
+        shutil.copytree(DATA / "export", root / "export", dirs_exist_ok=True)
+        for name, rel in COMMITTED.items():
+            setattr(self, name, root / rel)
+        self.manifest = base_manifest()  # float32 manifest of the Keras model
+        self.int8_manifest = Manifest.load(sidecar_path(self.tflite_int8))
+        self.tflite_embedded = self._without_sidecar(self.tflite_int8, "tflite-int8")
+        self.onnx_embedded = self._without_sidecar(self.onnx, "onnx")
+
+    def _without_sidecar(self, src: Path, folder: str) -> Path:
+        dest = self.root / "embedded" / folder / src.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, dest)
+        if src.suffix == ".xml":
+            shutil.copy(src.with_suffix(".bin"), dest.with_suffix(".bin"))
+        return dest
 
     def pixels(self, n: int = 6, seed: int = 0) -> np.ndarray:
         """Prepared uint8 (n, 16, 16, 3) images with some structure (not flat noise)."""
@@ -41,146 +104,65 @@ class TinyModels:
         base = rng.integers(0, 256, (n, SIZE, SIZE, 1), dtype=np.uint8)
         return np.repeat(base, 3, axis=-1)
 
-    def keras_probs(self, pixels: np.ndarray) -> np.ndarray:
-        import keras
+    @functools.cached_property
+    def keras(self) -> Any:
+        """The Keras network with the committed weights (skips the test when keras is missing)."""
+        import pytest
 
+        keras = pytest.importorskip("keras", reason="comparing against the Keras model needs keras")
+        return build_keras(keras, load_weights())
+
+    def keras_probs(self, pixels: np.ndarray) -> np.ndarray:
         from edgemri.runtime.preprocess import normalize
 
-        model = keras.saving.load_model(self.keras, safe_mode=True)
-        return np.asarray(model(normalize(pixels, self.manifest.input)), dtype=np.float32)
+        return np.asarray(self.keras(normalize(pixels, self.manifest.input)), dtype=np.float32)
 
+    @functools.cached_property
+    def openvino(self) -> Path:
+        """OpenVINO IR from the ONNX artifact (fixed batch 1, so the predictor's per-image loop runs)."""
+        import pytest
 
-def base_manifest() -> Manifest:
-    return Manifest(task="brain-test", classes=CLASSES, input=InputSpec(SIZE, SIZE), arch="tiny-cnn",
-                    format="keras")
+        ov = pytest.importorskip("openvino", reason="the OpenVINO IR is made with openvino")
+        from edgemri.convert.artifacts import artifact_manifest, write_openvino
+
+        manifest = artifact_manifest(base_manifest(), "openvino", "openvino", extra={"weights": "float32"},
+                                     tools=("openvino",))
+        path = self.root / "export" / "openvino" / "model.xml"
+        return write_openvino(path, self._ov_model(ov), manifest)
+
+    def _ov_model(self, ov: Any) -> Any:
+        return ov.convert_model(str(self.plain("onnx")), input=[1, SIZE, SIZE, 3])
+
+    @functools.cached_property
+    def openvino_embedded(self) -> Path:
+        return self._without_sidecar(self.openvino, "openvino")
+
+    def plain(self, which: str) -> Path:
+        """``which`` (an attribute name) with no embedded manifest; the sidecar stays beside it."""
+        src: Path = getattr(self, which)
+        dest = self.root / "plain" / which / src.name
+        if dest.is_file():
+            return dest
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if src.suffix == ".tflite":
+            dest.write_bytes(strip_tflite(src.read_bytes()))
+        elif src.suffix == ".onnx":
+            import pytest
+
+            onnx = pytest.importorskip("onnx", reason="removing the ONNX metadata needs onnx")
+            proto = onnx.load(str(src))
+            del proto.metadata_props[:]
+            onnx.save(proto, str(dest))
+        else:
+            import pytest
+
+            ov = pytest.importorskip("openvino", reason="saving OpenVINO IR needs openvino")
+            ov.save_model(self._ov_model(ov), str(dest), compress_to_fp16=False)
+        shutil.copy(sidecar_path(src), sidecar_path(dest))
+        return dest
 
 
 @functools.cache
 def build_tiny_models(root: str) -> TinyModels:
-    """Build (once per process and root) every artifact under ``root``."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import tensorflow as tf
-
-    out = Path(root)
-    out.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(0)
-    inp = keras.Input((SIZE, SIZE, 3), name="image")
-    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(inp)
-    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
-    prob = keras.layers.Dense(len(CLASSES), activation="softmax", name="head")(x)
-    model = keras.Model(inp, prob, name="tiny")
-    # Larger head weights so the classes are well separated (a fresh model is near-uniform).
-    kernel, bias = model.get_layer("head").get_weights()
-    model.get_layer("head").set_weights([kernel * 8.0, bias])
-    keras_path = out / "model.keras"
-    model.save(keras_path)
-    manifest = base_manifest()
-
-    tfl_fp32 = out / "fp32" / "model.tflite"
-    tfl_fp32.parent.mkdir(exist_ok=True)
-    tfl_fp32.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-    manifest.replace(format="tflite").save(sidecar_path(tfl_fp32))
-
-    rng = np.random.default_rng(1)
-
-    def representative():
-        for _ in range(16):
-            pix = rng.integers(0, 256, (1, SIZE, SIZE, 1)).repeat(3, axis=-1)
-            yield [(pix * manifest.input.scale + manifest.input.offset).astype(np.float32)]
-
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = representative
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    tfl_int8 = out / "int8" / "model.tflite"
-    tfl_int8.parent.mkdir(exist_ok=True)
-    tfl_int8.write_bytes(conv.convert())
-    int8_manifest = _int8_manifest(tfl_int8, manifest)
-    int8_manifest.save(sidecar_path(tfl_int8))
-
-    onnx_path, onnx_emb = _build_onnx(model, out, manifest)
-    ov_path, ov_emb = _build_openvino(onnx_path, out, manifest)
-
-    from edgemri.runtime.embed import embed_tflite
-
-    tfl_emb = out / "embedded" / "model.tflite"
-    tfl_emb.parent.mkdir(exist_ok=True)
-    tfl_emb.write_bytes(embed_tflite(tfl_int8.read_bytes(), int8_manifest))
-    return TinyModels(out, keras_path, tfl_fp32, tfl_int8, onnx_path, ov_path, tfl_emb, onnx_emb, ov_emb,
-                      manifest, int8_manifest)
-
-
-def _int8_manifest(path: Path, manifest: Manifest) -> Manifest:
-    """Manifest of an int8 TFLite model, with the quantization read from the model itself."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interp = Interpreter(model_path=str(path))
-    (iscale, izero), (oscale, ozero) = (interp.get_input_details()[0]["quantization"],
-                                        interp.get_output_details()[0]["quantization"])
-    import dataclasses
-
-    return manifest.replace(
-        format="tflite",
-        input=dataclasses.replace(manifest.input, dtype="int8", quantization=Quantization(iscale, izero)),
-        output=OutputSpec(dtype="int8", quantization=Quantization(oscale, ozero)),
-    )
-
-
-def _build_onnx(model, out: Path, manifest: Manifest) -> tuple[Path, Path]:
-    """The same network as an ONNX graph (NHWC input, dynamic batch), built with onnx.helper."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    from edgemri.runtime.embed import embed_onnx_model
-
-    kernel, conv_b = model.get_layer("conv").get_weights()
-    dense_w, dense_b = model.get_layer("head").get_weights()
-    inits = [
-        numpy_helper.from_array(np.transpose(kernel, (3, 2, 0, 1)).astype(np.float32), "conv_w"),
-        numpy_helper.from_array(conv_b.astype(np.float32), "conv_b"),
-        numpy_helper.from_array(dense_w.astype(np.float32), "dense_w"),
-        numpy_helper.from_array(dense_b.astype(np.float32), "dense_b"),
-    ]
-    nodes = [
-        helper.make_node("Transpose", ["image"], ["nchw"], perm=[0, 3, 1, 2]),
-        helper.make_node("Conv", ["nchw", "conv_w", "conv_b"], ["conv"], pads=[1, 1, 1, 1], kernel_shape=[3, 3]),
-        helper.make_node("Relu", ["conv"], ["relu"]),
-        helper.make_node("GlobalAveragePool", ["relu"], ["gap"]),
-        helper.make_node("Flatten", ["gap"], ["flat"]),
-        helper.make_node("Gemm", ["flat", "dense_w", "dense_b"], ["logits"]),
-        helper.make_node("Softmax", ["logits"], ["probs"], axis=-1),
-    ]
-    graph = helper.make_graph(
-        nodes, "tiny", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", SIZE, SIZE, 3])],
-        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", len(CLASSES)])], inits)
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    proto.ir_version = 8
-    onnx.checker.check_model(proto)
-    path = out / "onnx" / "model.onnx"
-    path.parent.mkdir(exist_ok=True)
-    onnx.save(proto, path)
-    manifest.replace(format="onnx").save(sidecar_path(path))
-    emb = out / "onnx_embedded" / "model.onnx"
-    emb.parent.mkdir(exist_ok=True)
-    onnx.save(embed_onnx_model(proto, manifest.replace(format="onnx")), emb)
-    return path, emb
-
-
-def _build_openvino(onnx_path: Path, out: Path, manifest: Manifest) -> tuple[Path, Path]:
-    import openvino as ov
-
-    from edgemri.runtime.embed import embed_openvino_model
-
-    path = out / "openvino" / "model.xml"
-    path.parent.mkdir(exist_ok=True)
-    model = ov.convert_model(str(onnx_path), input=[1, SIZE, SIZE, 3])
-    ov.save_model(model, str(path), compress_to_fp16=False)
-    manifest.replace(format="openvino").save(sidecar_path(path))
-    emb = out / "openvino_embedded" / "model.xml"
-    emb.parent.mkdir(exist_ok=True)
-    ov.save_model(embed_openvino_model(model, manifest.replace(format="openvino")), str(emb),
-                  compress_to_fp16=False)
-    return path, emb
+    """The tiny models under ``root`` (once per process and root). Needs no TensorFlow."""
+    return TinyModels(Path(root))

@@ -1,9 +1,9 @@
 """The Android core (plain Java) against the Python runtime, on the JVM: android-demo/core/run-tests.sh.
 
-Fixtures come from `edgemri bundle` (a tiny int8 and fp32 TFLite model, images of varied modes and
-sizes) plus preprocessing-only sets over every manifest option (gray/gray3/rgb, NHWC/NCHW,
-int8/uint8/float32, bilinear/nearest, shrinking and enlarging, exact 2x ties). JUnit must pass and
-report every int tensor identical byte for byte.
+Fixtures come from `edgemri bundle` (the committed tiny int8 and fp32 TFLite models, images of
+varied modes and sizes) plus preprocessing-only sets over every manifest option (gray/gray3/rgb,
+NHWC/NCHW, int8/uint8/float32, bilinear/nearest, shrinking and enlarging, exact 2x ties). JUnit
+must pass and report every int tensor identical byte for byte.
 """
 
 from __future__ import annotations
@@ -22,16 +22,16 @@ from PIL import Image
 from edgemri.cli import main
 from edgemri.runtime.manifest import InputSpec, Manifest, Quantization
 from edgemri.runtime.preprocess import preprocess
-from test_bundle import make_run, varied_images
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_TESTS = ROOT / "android-demo" / "core" / "run-tests.sh"
 JUNIT = Path(os.environ.get("JUNIT_JAR", "/usr/share/java/junit4.jar"))
 
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("javac") and shutil.which("java") and JUNIT.is_file()),
-    reason="needs a JDK (javac, java) and JUnit 4 (apt-get install default-jdk-headless junit4)",
-)
+pytestmark = [
+    pytest.mark.runtime,  # the committed tiny models, the runtime install and a JDK: no TensorFlow
+    pytest.mark.skipif(not (shutil.which("javac") and shutil.which("java") and JUNIT.is_file()),
+                       reason="needs a JDK (javac, java) and JUnit 4 (apt-get install default-jdk-headless junit4)"),
+]
 
 
 def run_junit(build: Path, *fixture_dirs: Path) -> subprocess.CompletedProcess:
@@ -91,9 +91,9 @@ def _spec(i: int, opts: dict) -> InputSpec:
 
 
 @pytest.fixture(scope="module")
-def bundles(tmp_path_factory):
+def bundles(tmp_path_factory, make_export_run, varied_images):
     tmp = tmp_path_factory.mktemp("android-core")
-    run = make_run(tmp / "t")
+    run = make_export_run(tmp / "t")
     images = tmp / "imgs"
     varied_images(images)
     out = {}

@@ -195,6 +195,36 @@ def test_summary_statistics_match_numpy():
     assert s["mean"] == pytest.approx(np.mean(values)) and s["std"] == pytest.approx(np.std(values))
 
 
+def test_summary_of_no_times_is_empty():
+    from edgemri.bench.measure import summarize
+
+    assert summarize([]) == {"n": 0}
+    assert summarize([2.0]) == {"n": 1, "p50": 2.0, "p90": 2.0, "p99": 2.0, "mean": 2.0, "std": 0.0,
+                                "min": 2.0, "max": 2.0}
+
+
+def test_gate_error_carries_the_report_it_judged():
+    from edgemri.bench.gates import check_gates
+    from edgemri.errors import GateError
+
+    report = {"run": "RUN", "rows": [], "gates": {"failures": ["a (1 thr): accuracy 0.5 < min 0.9"]}}
+    with pytest.raises(GateError) as err:
+        check_gates(report)
+    assert err.value.report is report and err.value.exit_code == 3
+    assert "accuracy 0.5" in err.value.one_line() and "RUN/bench/report.md" in err.value.one_line()
+    check_gates({"gates": {"failures": []}})  # nothing failed: no error
+    assert GateError("x").report is None
+
+
+@pytest.mark.parametrize("ver,failed", [(None, False), ({}, False), ({"status": "ok"}, False),
+                                        ({"status": "failed-verification", "reason": "r"}, True),
+                                        ({"status": "unreadable", "reason": "bad json"}, False)])
+def test_only_convert_s_failed_verification_status_flags_a_row(ver, failed):
+    from edgemri.bench.inputs import BenchModel
+
+    assert BenchModel("t", None, verification=ver).verification_failed is failed
+
+
 def test_split_option_selects_the_evaluation_images(bench_run):
     from edgemri.bench.inputs import eval_set
     from edgemri.data.split import Split

@@ -18,7 +18,6 @@ from edgemri.convert.inspect import inspect_model
 from edgemri.convert.targets import TARGETS
 from edgemri.runtime.embed import read_embedded
 from edgemri.runtime.manifest import Manifest, sidecar_path
-from test_convert_fixtures import make_run
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +25,7 @@ FLOAT_TARGETS = ("tflite-fp32", "tflite-fp16", "onnx", "openvino")
 
 
 @pytest.fixture(scope="module")
-def converted(tmp_path_factory: pytest.TempPathFactory):
+def converted(tmp_path_factory: pytest.TempPathFactory, make_run):
     run = make_run(tmp_path_factory.mktemp("conv"))
     rc = main(["convert", str(run.root), "--target", "all", "--calib", "24", "--min-agreement", "0.5"])
     results = {t: json.loads((run.export_dir / t / "verification.json").read_text())
@@ -184,7 +183,7 @@ def test_truncated_artifact_inspect_is_one_line(converted, tmp_path: Path, capsy
     ("mobilenetv2", {"alpha": 0.35}),
     ("convmixer-edge", {"dim": 32, "depth": 2, "kernel": 5, "patch": 4}),
 ])
-def test_every_target_converts_the_edge_architectures(tmp_path: Path, arch: str, options: dict) -> None:
+def test_every_target_converts_the_edge_architectures(tmp_path: Path, arch: str, options: dict, make_run) -> None:
     """MobileNetV2 and ConvMixer (edge variant), the two architectures the project ships, reach every target.
 
     The agreement gate is off (a 3-epoch synthetic model sits near chance, where int8 flips ties);

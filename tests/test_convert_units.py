@@ -2,31 +2,52 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from edgemri.cli import main
-from edgemri.convert import cli as convert_cli
 from edgemri.convert.calibration import stratified_indices
-from edgemri.convert.context import exc_summary
+from edgemri.convert.context import ConvertOptions, exc_summary
 from edgemri.convert.targets import TARGETS, resolve
 from edgemri.convert.verify import compare
 from edgemri.errors import UsageError
+from edgemri.runtime.formats import FORMATS
 
 
-def test_cli_target_names_match_the_table() -> None:
-    assert tuple(TARGETS.names()) == convert_cli.TARGET_NAMES
+def test_every_target_writes_its_formats_file_and_int8_names_are_quantized() -> None:
     for name, target in TARGETS.items():
-        assert target.artifact(__import__("pathlib").Path("E")).as_posix() == f"E/{name}/model{target.suffix}"
+        fmt = FORMATS.get(target.format)
+        assert target.artifact(Path("E")).as_posix() == f"E/{name}/{fmt.filename}"
+        assert fmt.filename == f"model{target.suffix}"
         assert "int8" not in name or target.quantized
-    assert "int8" not in TARGETS.get("tflite-dynamic").name
+
+
+def test_dynamic_range_is_quantized_but_keeps_float_io_and_the_quantized_gate() -> None:
+    """Dynamic-range quantizes weights only: gated like a quantized target, yet it is not an int8 model
+    (the int8 aims of `edgemri compare` judge tflite-int8, whose I/O is int8)."""
+    dynamic, int8 = TARGETS.get("tflite-dynamic"), TARGETS.get("tflite-int8")
+    assert dynamic.quantized and dynamic.max_prob_diff is None
+    assert dynamic.thresholds(ConvertOptions()) == int8.thresholds(ConvertOptions()) == (0.98, None)
+
+
+def test_thresholds_follow_options_by_target_property() -> None:
+    openvino, tflite = TARGETS.get("openvino"), TARGETS.get("tflite-fp32")
+    assert openvino.thresholds(ConvertOptions()) == (0.995, 1e-3)
+    assert openvino.thresholds(ConvertOptions(ov_fp16=True)) == (0.995, 0.05)  # float16 weights
+    assert tflite.thresholds(ConvertOptions(ov_fp16=True)) == (0.995, 1e-3)  # --ov-fp16 does not touch it
+    assert tflite.thresholds(ConvertOptions(min_agreement=0.5)) == (0.5, 1e-3)
+    honouring = [t.name for t in TARGETS.entries() if t.max_prob_diff_fp16 is not None]
+    assert honouring == ["openvino"]  # openvino-int8 is written without fp16 compression
 
 
 def test_resolve_expands_all_and_rejects_unknown_with_suggestion() -> None:
     assert [t.name for t in resolve(["all"])] == TARGETS.names()
     assert [t.name for t in resolve(["onnx", "tflite-fp32", "onnx"])] == ["onnx", "tflite-fp32"]
-    with pytest.raises(UsageError, match='Did you mean "tflite-int8"'):
+    with pytest.raises(UsageError) as err:
         resolve(["tflite-int"])
+    assert 'Did you mean "tflite-int8"' in err.value.one_line()  # the registry puts it in the hint
 
 
 def test_unknown_target_is_one_line_cli_error(tmp_path, capsys: pytest.CaptureFixture) -> None:

@@ -99,3 +99,51 @@ def test_merge_classes_makes_binary_task(tmp_path):
         parse_merges(["tumor"])
     with pytest.raises(DataError, match="one class"):
         merge_classes(discover(tmp_path), parse_merges(["all=glioma,meningioma,notumor"]))
+
+
+def _kaggle_like(root: Path) -> Path:
+    """Two classes plus the litter a notebook leaves: hidden folders and files next to the images."""
+    _png(root / "a" / "1.png", 10)
+    _png(root / "a" / "patient7" / "2.png", 20)
+    _png(root / "b" / "3.png", 30)
+    _png(root / "a" / ".ipynb_checkpoints" / "1-checkpoint.png")
+    _png(root / ".ipynb_checkpoints" / "x.png")
+    _png(root / "b" / "._3.png")  # macOS resource fork
+    (root / "b" / "notes.txt").write_text("not an image")
+    return root
+
+
+def test_one_image_discovery_for_data_and_predict(tmp_path):
+    """predict DIR, audit, split, the loader and training all see the same files (find_images)."""
+    from edgemri.runtime.cli import expand_images
+    from edgemri.runtime.images import find_images
+
+    root = _kaggle_like(tmp_path / "set")
+    visible = [root / "a" / "1.png", root / "a" / "patient7" / "2.png", root / "b" / "3.png"]
+    assert find_images(root) == visible
+    assert expand_images([root]) == visible
+    assert sorted(s.path for s in discover(root).samples) == [p.resolve() for p in visible]
+    assert find_images(root, skip=lambda name: name == "3.png") == visible[:2]
+    hidden = root / "a" / ".ipynb_checkpoints" / "1-checkpoint.png"
+    assert expand_images([hidden]) == [hidden]  # a file named on the command line is used as given
+
+
+def test_predict_dir_skips_hidden_folders(tmp_path, capsys, tiny_models):
+    import json
+
+    from edgemri.cli import main
+
+    models = tiny_models
+    root = _kaggle_like(tmp_path / "set")
+    assert main(["predict", str(models.onnx), str(root), "--json"]) == 0
+    paths = [json.loads(line)["path"] for line in capsys.readouterr().out.strip().splitlines()]
+    assert paths == [str(root / "a" / "1.png"), str(root / "a" / "patient7" / "2.png"), str(root / "b" / "3.png")]
+    assert not any(".ipynb_checkpoints" in p for p in paths)
+
+
+def test_a_folder_of_only_hidden_images_has_none(tmp_path, capsys):
+    from edgemri.cli import main
+
+    _png(tmp_path / "imgs" / ".ipynb_checkpoints" / "x.png")
+    assert main(["predict", str(tmp_path / "model.onnx"), str(tmp_path / "imgs")]) == 2
+    assert "has no images" in capsys.readouterr().err

@@ -17,8 +17,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from _runtime_models import build_tiny_models
-
 REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.slow
@@ -36,8 +34,7 @@ def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
     return proc
 
 
-def test_base_wheel_plus_litert_predicts_without_tensorflow(tmp_path, tmp_path_factory):
-    models = build_tiny_models(str(tmp_path_factory.getbasetemp() / "runtime-models"))
+def test_base_wheel_plus_litert_predicts_without_tensorflow(tmp_path, tiny_models):
     wheels = tmp_path / "wheels"
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", str(REPO), "-w", str(wheels)])
     (wheel,) = wheels.glob("edgemri-*.whl")
@@ -50,14 +47,14 @@ def test_base_wheel_plus_litert_predicts_without_tensorflow(tmp_path, tmp_path_f
 
     img = tmp_path / "scan.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (48, 40), dtype=np.uint8)).save(img)
-    proc = _run([str(edgemri), "predict", str(models.tflite_int8), str(img), "--json", "--top", "3"],
+    proc = _run([str(edgemri), "predict", str(tiny_models.tflite_int8), str(img), "--json", "--top", "3"],
                 cwd=tmp_path)
     row = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert row["label"] in models.manifest.classes and len(row["top"]) == 3
+    assert row["label"] in tiny_models.manifest.classes and len(row["top"]) == 3
     assert sum(row["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
     # The same answer as in the development environment.
     from edgemri.runtime.predictor import Predictor
 
-    expected = Predictor.load(models.tflite_int8).predict_one(img)
+    expected = Predictor.load(tiny_models.tflite_int8).predict_one(img)
     assert row["label"] == expected.label
     assert row["confidence"] == pytest.approx(expected.confidence, abs=1e-5)

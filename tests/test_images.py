@@ -13,8 +13,7 @@ from PIL import Image
 from edgemri.errors import ImageDecodeError
 from edgemri.runtime.images import decode_image_bytes, load_image
 
-pydicom = pytest.importorskip("pydicom")
-from pydicom.data import get_testdata_file
+pytestmark = pytest.mark.runtime  # numpy + pillow (+ pydicom for the DICOM tests, skipped without it)
 
 
 def _save(img: Image.Image, path, **kw):
@@ -106,14 +105,23 @@ def test_missing_file(tmp_path):
 
 # ---------------------------------------------------------------- DICOM, on files pydicom ships
 
+@pytest.fixture(scope="module")
+def pydicom():
+    """pydicom (the ``dicom`` extra) with its test files; only the DICOM tests skip without it."""
+    pytest.importorskip("pydicom.data", reason='DICOM input needs pydicom (pip install "edgemri[dicom]")')
+    import pydicom
+
+    return pydicom
+
+
 def _window(ds, arr):
     center, width = float(ds.WindowCenter), float(ds.WindowWidth)
     lo, hi = center - width / 2, center + width / 2
     return np.rint(np.clip((arr - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)
 
 
-def test_dicom_header_window_and_rescale():
-    path = get_testdata_file("MR_small.dcm")
+def test_dicom_header_window_and_rescale(pydicom):
+    path = pydicom.data.get_testdata_file("MR_small.dcm")
     ds = pydicom.dcmread(path)
     raw = ds.pixel_array.astype(np.float64) * float(ds.get("RescaleSlope", 1)) + float(ds.get("RescaleIntercept", 0))
     out = load_image(path)
@@ -121,8 +129,8 @@ def test_dicom_header_window_and_rescale():
     np.testing.assert_array_equal(out, _window(ds, raw))
 
 
-def test_dicom_without_window_uses_percentiles_after_rescale():
-    path = get_testdata_file("CT_small.dcm")
+def test_dicom_without_window_uses_percentiles_after_rescale(pydicom):
+    path = pydicom.data.get_testdata_file("CT_small.dcm")
     ds = pydicom.dcmread(path)
     assert "WindowCenter" not in ds
     hu = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
@@ -131,17 +139,17 @@ def test_dicom_without_window_uses_percentiles_after_rescale():
     np.testing.assert_array_equal(out, np.rint(np.clip((hu - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8))
 
 
-def test_dicom_monochrome1_is_inverted(tmp_path):
-    ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
-    normal = load_image(get_testdata_file("MR_small.dcm"))
+def test_dicom_monochrome1_is_inverted(tmp_path, pydicom):
+    ds = pydicom.dcmread(pydicom.data.get_testdata_file("MR_small.dcm"))
+    normal = load_image(pydicom.data.get_testdata_file("MR_small.dcm"))
     ds.PhotometricInterpretation = "MONOCHROME1"
     path = tmp_path / "mono1.dcm"
     ds.save_as(path)
     np.testing.assert_array_equal(load_image(path), 255 - normal)
 
 
-def test_dicom_multiframe_middle_or_error():
-    path = get_testdata_file("rtdose.dcm")
+def test_dicom_multiframe_middle_or_error(pydicom):
+    path = pydicom.data.get_testdata_file("rtdose.dcm")
     ds = pydicom.dcmread(path)
     frames = int(ds.NumberOfFrames)
     assert frames > 1
@@ -154,8 +162,8 @@ def test_dicom_multiframe_middle_or_error():
         load_image(path, frame="error")
 
 
-def test_dicom_truncated_names_the_file():
-    path = get_testdata_file("MR_truncated.dcm")
+def test_dicom_truncated_names_the_file(pydicom):
+    path = pydicom.data.get_testdata_file("MR_truncated.dcm")
     with pytest.raises(ImageDecodeError) as err:
         load_image(path)
     assert "MR_truncated.dcm" in err.value.one_line()

@@ -9,6 +9,8 @@ import pytest
 from edgemri.errors import ManifestError
 from edgemri.runtime.manifest import InputSpec, Manifest, OutputSpec, Quantization, sidecar_path
 
+pytestmark = pytest.mark.runtime  # standard library only
+
 
 def _manifest(**kw) -> Manifest:
     base = {"task": "brain4", "classes": ("glioma", "meningioma", "notumor", "pituitary"),

@@ -17,11 +17,13 @@ from edgemri.errors import ModelFileError, UsageError
 from edgemri.train.models import MODELS, build
 from edgemri.train.models.common import load_pretrained, set_backbone_trainable
 
-#: Tiny but structurally complete settings, so every arch builds in seconds.
+#: Tiny but structurally complete settings, so every arch builds in seconds (others: their defaults).
 TINY = {"convmixer": {"dim": 16, "depth": 2, "kernel": 3, "patch": 4},
         "convmixer-edge": {"dim": 16, "depth": 2, "kernel": 3, "patch": 4},
         "mobilenetv2": {"alpha": 0.35}, "mobilenet": {"alpha": 0.25}}
 SHAPE = (32, 32, 3)
+#: Every registered architecture: a new one gets each per-architecture test below for free.
+ARCHS = MODELS.names()
 
 
 def _build(name: str, classes: int = 3):
@@ -33,8 +35,7 @@ def built() -> dict:
     return {name: _build(name) for name in MODELS.names()}
 
 
-@pytest.mark.parametrize("name", ["mobilenetv2", "convmixer", "convmixer-edge", "simple-cnn", "mobilenet",
-                                  "densenet121"])
+@pytest.mark.parametrize("name", ARCHS)
 def test_forward_pass_gives_probabilities(built, name):
     model = built[name]
     x = np.random.default_rng(0).uniform(-1, 1, (2, *SHAPE)).astype(np.float32)
@@ -43,28 +44,32 @@ def test_forward_pass_gives_probabilities(built, name):
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
 
 
-def test_registry_matches_cli_choices():
-    from edgemri.train.cli import ARCHS
-
-    assert sorted(ARCHS) == sorted(MODELS.names())
-
-
-def test_layer_names_deterministic_unique_and_explicit(built):
-    for name in MODELS.names():
-        first = [layer.name for layer in built[name].layers]
-        again = [layer.name for layer in _build(name).layers]  # counters advanced: auto names would differ
-        assert first == again, name
-        assert len(set(first)) == len(first), name
-        assert first[0] == "input" and first[-1] == "head_probs", name
+@pytest.mark.parametrize("name", ARCHS)
+def test_layer_names_deterministic_unique_and_explicit(built, name):
+    first = [layer.name for layer in built[name].layers]
+    again = [layer.name for layer in _build(name).layers]  # counters advanced: auto names would differ
+    assert first == again, name
+    assert len(set(first)) == len(first), name
+    assert first[0] == "input" and first[-1] == "head_probs", name
 
 
-def test_graphs_are_flat_normalization_free_and_bn_momentum_fixed(built):
-    for name, model in built.items():
-        kinds = {type(layer).__name__ for layer in model.layers}
-        assert not any(isinstance(layer, keras.Model) for layer in model.layers), name
-        assert not kinds & {"Rescaling", "Normalization", "RandomFlip", "RandomRotation", "RandomZoom"}, name
-        moms = {layer.momentum for layer in model.layers if type(layer).__name__ == "BatchNormalization"}
-        assert moms == {0.9}, (name, moms)
+@pytest.mark.parametrize("name", ARCHS)
+def test_graphs_are_flat_normalization_free_and_bn_momentum_fixed(built, name):
+    model = built[name]
+    kinds = {type(layer).__name__ for layer in model.layers}
+    assert not any(isinstance(layer, keras.Model) for layer in model.layers), name
+    assert not kinds & {"Rescaling", "Normalization", "RandomFlip", "RandomRotation", "RandomZoom"}, name
+    moms = {layer.momentum for layer in model.layers if type(layer).__name__ == "BatchNormalization"}
+    assert moms == {0.9}, (name, moms)
+
+
+@pytest.mark.parametrize("name", ARCHS)
+def test_entry_is_complete_and_its_defaults_build(name):
+    """What the CLI help and the docs table show must be there, and the defaults must be accepted."""
+    entry = MODELS.get(name)
+    assert entry.name == name and entry.description and entry.min_size >= 1
+    assert entry.resolve_options({}) == entry.defaults
+    assert entry.resolve_options({k: str(v) for k, v in entry.defaults.items()}) == entry.defaults  # CLI strings
 
 
 def test_convmixer_edge_has_no_gelu_and_convmixer_does(built):
@@ -87,8 +92,9 @@ def test_options_are_applied_and_checked():
         build("convmixer", SHAPE, 3, dim="wide")
     with pytest.raises(UsageError, match="below the minimum"):
         build("mobilenetv2", (16, 16, 3), 3)
-    with pytest.raises(UsageError, match="Did you mean"):
+    with pytest.raises(UsageError) as info:
         build("mobilenet-v2", SHAPE, 3)
+    assert 'Did you mean "mobilenetv2"?' in info.value.one_line()  # the hint, after the message
 
 
 def _write_legacy_h5(model, path, skip=()):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from _runtime_models import build_tiny_models
+pytestmark = pytest.mark.runtime
 
 HEAVY = ("tensorflow", "keras", "tf_keras", "onnx", "openvino", "torch", "jax")
 
@@ -32,11 +32,6 @@ else:
     from edgemri.cli import main
     sys.exit(main(sys.argv[2:]))
 """
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    return build_tiny_models(str(tmp_path_factory.getbasetemp() / "runtime-models"))
 
 
 def _modules(tmp_path, *args: str) -> tuple[int, list[str]]:
@@ -61,10 +56,10 @@ def test_help_and_import_stay_light(tmp_path, args):
 
 
 @pytest.mark.parametrize("which,engine", [("tflite_int8", "ai_edge_litert"), ("onnx", "onnxruntime")])
-def test_predict_stays_light(models, tmp_path, which, engine):
+def test_predict_stays_light(tiny_models, tmp_path, which, engine):
     img = tmp_path / "x.png"
     Image.fromarray(np.full((20, 20), 90, np.uint8)).save(img)
-    rc, modules = _modules(tmp_path, "cli", "predict", str(getattr(models, which)), str(img), "--json")
+    rc, modules = _modules(tmp_path, "cli", "predict", str(getattr(tiny_models, which)), str(img), "--json")
     assert rc == 0
     assert engine in modules  # the prediction really ran through the engine
     assert _heavy(modules) == []

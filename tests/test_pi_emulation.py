@@ -14,34 +14,35 @@ from pathlib import Path
 
 import pytest
 
-from test_pi_resolve import PI_DIR, _load, resolve_wheels  # noqa: F401 - one loader for benchmarks/pi
+pytestmark = pytest.mark.emulation
 
-run_check = _load("run_check")
 
-pytestmark = [
-    pytest.mark.emulation,
-    pytest.mark.skipif(shutil.which("qemu-aarch64-static") is None,
-                       reason="qemu-aarch64-static is missing (apt-get install qemu-user-static)"),
-    pytest.mark.skipif(shutil.which("apt-get") is None or not Path("/usr/share/keyrings/debian-archive-keyring.gpg").exists(),
-                       reason="needs Debian's apt-get and archive keyring to fetch the arm64 packages"),
-    pytest.mark.skipif(not (resolve_wheels.reachable("pypi.org") and resolve_wheels.reachable("deb.debian.org", 80)),
-                       reason="PyPI or deb.debian.org unreachable: cannot build the arm64 sysroot"),
-]
+def _missing_for_emulation(resolve_wheels) -> str | None:
+    """Why the arm64 sysroot cannot be built here, or None (probed only when it is needed)."""
+    if shutil.which("qemu-aarch64-static") is None:
+        return "qemu-aarch64-static is missing (apt-get install qemu-user-static)"
+    if shutil.which("apt-get") is None or not Path("/usr/share/keyrings/debian-archive-keyring.gpg").exists():
+        return "needs Debian's apt-get and archive keyring to fetch the arm64 packages"
+    if not (resolve_wheels.reachable("pypi.org") and resolve_wheels.reachable("deb.debian.org", 80)):
+        return "PyPI or deb.debian.org unreachable: cannot build the arm64 sysroot"
+    return None
 
 
 @pytest.fixture(scope="module")
-def sysroot():
+def sysroot(resolve_wheels, run_check):
+    reason = _missing_for_emulation(resolve_wheels)
+    if reason:
+        pytest.skip(reason)
     return run_check.build_sysroot("pi4")
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
+def tiny_model(tmp_path_factory, pi_module):
     pytest.importorskip("tensorflow", reason="making the int8 model needs TensorFlow (edgemri[convert])")
-    make = _load("make_tiny_model").make
-    return make(tmp_path_factory.mktemp("pi-model"))
+    return pi_module("make_tiny_model").make(tmp_path_factory.mktemp("pi-model"))
 
 
-def test_emulated_pi_predicts_the_same_probabilities_as_x86(sysroot, tiny_model):
+def test_emulated_pi_predicts_the_same_probabilities_as_x86(sysroot, tiny_model, run_check):
     model, images = tiny_model
     report = run_check.check(model, images, sysroot, tolerance=0.0)
     target = report["target"]
@@ -57,7 +58,7 @@ def test_emulated_pi_predicts_the_same_probabilities_as_x86(sysroot, tiny_model)
     assert report["equal"]
 
 
-def test_comparison_flags_a_different_probability():
+def test_comparison_flags_a_different_probability(run_check):
     ref = [{"path": "/a.png", "label": "x", "probabilities": {"x": 0.6, "y": 0.4}}]
     emu = [{"path": "/a.png", "label": "x", "probabilities": {"x": 0.59, "y": 0.41}}]
     assert not run_check.compare(ref, emu, tolerance=0.0)[0]["ok"]

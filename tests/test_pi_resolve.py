@@ -8,40 +8,28 @@ Pi OS bookworm) and 3.12. Downloads land in the shared Pi cache (EDGEMRI_PI_CACH
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-PI_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "pi"
+pytestmark = pytest.mark.slow
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, PI_DIR / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-resolve_wheels = _load("resolve_wheels")
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not resolve_wheels.reachable("pypi.org"),
-                       reason="PyPI (pypi.org:443) is unreachable: cannot resolve aarch64 wheels offline"),
-]
+@pytest.fixture(autouse=True, scope="module")
+def _needs_pypi(resolve_wheels):
+    """Skip (not fail) offline; probed when a test runs, not when the module is collected."""
+    if not resolve_wheels.reachable("pypi.org"):
+        pytest.skip("PyPI (pypi.org:443) is unreachable: cannot resolve aarch64 wheels offline")
 
 
 @pytest.fixture(scope="module")
-def edgemri_wheel():
+def edgemri_wheel(resolve_wheels):
     return resolve_wheels.build_edgemri_wheel(resolve_wheels.cache_root() / "wheels" / "edgemri")
 
 
 @pytest.mark.parametrize("python", ["3.11", "3.12"])
-def test_runtime_with_litert_resolves_to_aarch64_wheels(python, edgemri_wheel):
+def test_runtime_with_litert_resolves_to_aarch64_wheels(python, edgemri_wheel, resolve_wheels):
     wheels = resolve_wheels.resolve(python, edgemri_wheel=edgemri_wheel)
     names = {w["name"] for w in wheels}
     assert {"edgemri", "numpy", "pillow", "typer", "rich", "ai-edge-litert"} <= names
@@ -57,7 +45,7 @@ def test_runtime_with_litert_resolves_to_aarch64_wheels(python, edgemri_wheel):
             assert not glibc or min(glibc) <= resolve_wheels.GLIBC_MAX, f"{w['file']} needs a newer glibc than bookworm's"
 
 
-def test_cli_prints_the_resolved_set(capsys):
+def test_cli_prints_the_resolved_set(capsys, resolve_wheels):
     rc = resolve_wheels.main(["--python", "3.11", "--no-edgemri"])
     out = capsys.readouterr().out
     assert rc == 0
@@ -66,7 +54,7 @@ def test_cli_prints_the_resolved_set(capsys):
         assert f"  {name} " in out
 
 
-def test_a_package_without_a_matching_wheel_fails_to_resolve(tmp_path):
+def test_a_package_without_a_matching_wheel_fails_to_resolve(tmp_path, resolve_wheels):
     # ai-edge-litert 2.3.0 ships aarch64 wheels for CPython >= 3.10 only: the check must fail
     # for 3.9 (pip would build from source there), not silently pass.
     with pytest.raises(subprocess.CalledProcessError):

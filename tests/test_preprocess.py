@@ -19,6 +19,8 @@ from edgemri.runtime.preprocess import (
     to_model_input,
 )
 
+pytestmark = pytest.mark.runtime  # numpy + pillow only
+
 
 def test_gray3_uses_rec601_luma_and_replicates():
     rgb = np.zeros((2, 2, 3), np.uint8)

@@ -10,7 +10,6 @@ import pytest
 
 from edgemri.cli import main
 from edgemri.runtime.manifest import Manifest, sidecar_path
-from test_convert_fixtures import make_run
 
 pytestmark = pytest.mark.slow
 
@@ -18,7 +17,7 @@ ARCH_OPTIONS = {"dim": 16, "depth": 1, "kernel": 3, "patch": 4}
 
 
 @pytest.fixture(scope="module")
-def qat_run(tmp_path_factory: pytest.TempPathFactory):
+def qat_run(tmp_path_factory: pytest.TempPathFactory, make_run):
     run = make_run(tmp_path_factory.mktemp("qat"), arch="convmixer-edge", arch_options=ARCH_OPTIONS, epochs=6)
     # --distill 0: label-only QAT (sparse targets); the demo job runs the default, distilled soft targets
     rc = main(["qat", str(run.root), "--epochs", "1", "--batch-size", "8", "--distill", "0"])
@@ -103,3 +102,52 @@ def test_distill_out_of_range_is_refused(qat_run, capsys: pytest.CaptureFixture)
     err = capsys.readouterr().err.strip()
     assert "--distill must be between 0 and 1" in err and len(err.splitlines()) == 1
     assert (run.qat_dir / "metrics.json").read_bytes() == before
+
+
+ENV_PROBE = """
+import json, os, sys
+before = dict(os.environ)
+import edgemri.convert.qat, edgemri.convert.qat_worker
+print(json.dumps({k: (before.get(k), os.environ.get(k)) for k in set(before) | set(os.environ)
+                  if before.get(k) != os.environ.get(k)}))
+"""
+
+
+def test_importing_qat_leaves_the_environment_alone() -> None:
+    """Keras 2 is chosen in the worker's process only: importing either module changes no variable."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    proc = subprocess.run([sys.executable, "-c", ENV_PROBE], env=env, capture_output=True, text=True, timeout=120,
+                          check=True)
+    assert json.loads(proc.stdout) == {}
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_worker_gets_keras2_and_quiet_logs_in_its_own_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  debug: bool) -> None:
+    import os
+    import subprocess
+
+    from edgemri import quiet
+    from edgemri.convert import qat
+
+    for key in ("TF_USE_LEGACY_KERAS", *quiet.MANAGED_VARS):
+        monkeypatch.delenv(key, raising=False)
+    if debug:
+        monkeypatch.setenv(quiet.DEBUG_VAR, "1")
+    seen: dict = {}
+
+    def fake_run(cmd, env, **kwargs):
+        seen.update(cmd=cmd, env=env)
+        Path(f"{cmd[-1]}.result.json").write_text(json.dumps({"fp32_val_accuracy": 0.5}))
+        return subprocess.CompletedProcess(cmd, 0, stdout="worker log\n")
+
+    monkeypatch.setattr(qat.subprocess, "run", fake_run)
+    assert qat._spawn(tmp_path / "job.json", timeout=None) == {"fp32_val_accuracy": 0.5}
+    assert seen["cmd"][1:3] == ["-m", "edgemri.convert.qat_worker"]
+    assert seen["env"]["TF_USE_LEGACY_KERAS"] == "1" and "TF_USE_LEGACY_KERAS" not in os.environ
+    assert seen["env"].get("TF_CPP_MIN_LOG_LEVEL") == (None if debug else "2")
+    assert (seen["env"].get(quiet.DEBUG_VAR) == "1") is debug

@@ -1,4 +1,7 @@
-"""Manifests embedded in .tflite (appended zip), .onnx (metadata_props) and .xml (rt_info)."""
+"""Manifests embedded in .tflite (appended zip), .onnx (metadata_props) and .xml (rt_info).
+
+``runtime``-marked tests read the committed tiny models (tests/data) with the runtime install only.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +11,11 @@ import zipfile
 import numpy as np
 import pytest
 
-from _runtime_models import base_manifest, build_tiny_models
 from edgemri.errors import ManifestError, ModelFileError
 from edgemri.runtime.embed import embed_tflite, read_embedded
+from edgemri.runtime.manifest import Manifest, sidecar_path
 
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    return build_tiny_models(str(tmp_path_factory.getbasetemp() / "runtime-models"))
+runtime = pytest.mark.runtime
 
 
 def _run_litert(data: bytes, x: np.ndarray) -> np.ndarray:
@@ -28,9 +28,10 @@ def _run_litert(data: bytes, x: np.ndarray) -> np.ndarray:
     return interp.get_tensor(interp.get_output_details()[0]["index"])
 
 
-def test_embedded_tflite_still_runs_and_reads_back(models, tmp_path):
-    plain = models.tflite_fp32.read_bytes()
-    manifest = base_manifest().replace(arch="embedded-arch")
+@runtime
+def test_embedded_tflite_still_runs_and_reads_back(tiny_models, tmp_path):
+    plain = tiny_models.plain("tflite_fp32").read_bytes()
+    manifest = tiny_models.manifest.replace(arch="embedded-arch")
     data = embed_tflite(plain, manifest)
     assert data.startswith(plain) and len(data) > len(plain)
     x = np.random.default_rng(0).uniform(-1, 1, (1, 16, 16, 3)).astype(np.float32)
@@ -40,14 +41,15 @@ def test_embedded_tflite_still_runs_and_reads_back(models, tmp_path):
     assert read_embedded(path) == manifest
 
 
-def test_re_embedding_replaces_manifest_and_keeps_other_associated_files(models, tmp_path):
-    plain = models.tflite_fp32.read_bytes()
+@runtime
+def test_re_embedding_replaces_manifest_and_keeps_other_associated_files(tiny_models, tmp_path):
+    plain = tiny_models.plain("tflite_fp32").read_bytes()
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("labels.txt", "a\nb\nc\n")
     with_labels = plain + buf.getvalue()
-    once = embed_tflite(with_labels, base_manifest())
-    twice = embed_tflite(once, base_manifest().replace(arch="second"))
+    once = embed_tflite(with_labels, tiny_models.manifest)
+    twice = embed_tflite(once, tiny_models.manifest.replace(arch="second"))
     assert twice.startswith(plain)
     with zipfile.ZipFile(io.BytesIO(twice)) as zf:
         assert sorted(zf.namelist()) == ["labels.txt", "manifest.json"]
@@ -57,34 +59,50 @@ def test_re_embedding_replaces_manifest_and_keeps_other_associated_files(models,
     assert read_embedded(path).arch == "second"
 
 
-def test_embed_refuses_non_tflite_bytes():
+@runtime
+def test_embed_refuses_non_tflite_bytes(tiny_models):
     with pytest.raises(ModelFileError, match="TFL3"):
-        embed_tflite(b"\x00" * 64, base_manifest())
+        embed_tflite(b"\x00" * 64, tiny_models.manifest)
 
 
-def test_plain_models_have_no_embedded_manifest(models):
-    assert read_embedded(models.tflite_fp32) is None
-    assert read_embedded(models.onnx) is None
-    assert read_embedded(models.openvino) is None
+@pytest.mark.parametrize("which", [pytest.param("tflite_fp32", marks=runtime), "onnx", "openvino"])
+def test_plain_models_have_no_embedded_manifest(tiny_models, which):
+    assert read_embedded(tiny_models.plain(which)) is None
 
 
-def test_onnx_and_openvino_embedded_manifests_read_without_their_packages(models):
-    assert read_embedded(models.onnx_embedded) == base_manifest().replace(format="onnx")
-    assert read_embedded(models.openvino_embedded) == base_manifest().replace(format="openvino")
+@pytest.mark.parametrize("which", [pytest.param("tflite_fp32", marks=runtime), pytest.param("tflite_int8", marks=runtime),
+                                   pytest.param("onnx", marks=runtime), "openvino"])
+def test_artifacts_carry_their_sidecar_manifest_inside(tiny_models, which):
+    """What convert writes: the embedded manifest is the sidecar's, read without the engine's package."""
+    path = getattr(tiny_models, which)
+    embedded = read_embedded(path)
+    assert embedded == Manifest.load(sidecar_path(path))
+    assert embedded.classes == tiny_models.manifest.classes and embedded.input.height == 16
 
 
-def test_invalid_embedded_manifest_is_a_manifest_error(models, tmp_path):
+@pytest.mark.parametrize("which,fmt", [pytest.param("onnx_embedded", "onnx", marks=runtime),
+                                       ("openvino_embedded", "openvino")])
+def test_onnx_and_openvino_embedded_manifests_read_without_their_packages(tiny_models, which, fmt):
+    path, artifact = getattr(tiny_models, which), getattr(tiny_models, fmt)  # a copy without the sidecar
+    assert not sidecar_path(path).exists()
+    manifest = read_embedded(path)
+    assert manifest == Manifest.load(sidecar_path(artifact)) and manifest.format == fmt
+
+
+@runtime
+def test_invalid_embedded_manifest_is_a_manifest_error(tiny_models, tmp_path):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("manifest.json", '{"schema": "something-else"}')
     path = tmp_path / "bad.tflite"
-    path.write_bytes(models.tflite_fp32.read_bytes() + buf.getvalue())
+    path.write_bytes(tiny_models.plain("tflite_fp32").read_bytes() + buf.getvalue())
     with pytest.raises(ManifestError, match="bad.tflite"):
         read_embedded(path)
 
 
-def test_truncated_onnx_and_unknown_suffix_are_model_file_errors(models, tmp_path):
-    data = models.onnx_embedded.read_bytes()
+@runtime
+def test_truncated_onnx_and_unknown_suffix_are_model_file_errors(tiny_models, tmp_path):
+    data = tiny_models.onnx_embedded.read_bytes()
     cut = tmp_path / "cut.onnx"
     cut.write_bytes(data[: len(data) - 40])
     with pytest.raises(ModelFileError, match="cut.onnx"):

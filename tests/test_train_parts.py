@@ -85,3 +85,76 @@ def test_precise_bn_sets_statistics_to_the_clean_data_average():
     assert used == 4 and bn.momentum == 0.9  # momentum restored
     x = spec.scale * pixels.astype(np.float64) + spec.offset
     np.testing.assert_allclose(bn.moving_mean.numpy(), x.mean(axis=(0, 1, 2)), atol=2e-3)
+
+
+# -- one source of truth: CLI defaults and choices ------------------------------------------------
+def _option_defaults() -> dict[str, object]:
+    import inspect
+
+    from edgemri.train.cli import train_command
+
+    return {name: param.default.default for name, param in inspect.signature(train_command).parameters.items()}
+
+
+def test_train_cli_defaults_are_train_config_defaults():
+    import dataclasses
+
+    from edgemri.train.config import DEFAULT_ARCH, TrainConfig, default
+
+    options = _option_defaults()
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    compared = []
+    for name, value in options.items():
+        if name in fields and name not in ("arch", "data", "out", "epochs"):  # required, or None for --resume
+            assert value == default(name), name
+            compared.append(name)
+        elif name.startswith("no_") and name[3:] in fields:  # --no-class-weights, --no-tensorboard
+            assert value is (not default(name[3:])), name
+            compared.append(name)
+    assert {"optimizer", "lr", "batch_size", "precise_bn", "no_class_weights"} <= set(compared)
+    assert options["arch"] == DEFAULT_ARCH and options["epochs"] is None
+    assert default("optimizer") == "adamw" and TrainConfig("a", "d", "o").optimizer == "adamw"
+    with pytest.raises(KeyError):
+        default("arch")  # required: no default to hand out
+    with pytest.raises(KeyError):
+        default("no_such_option")
+
+
+def test_train_help_lists_every_architecture_and_its_options():
+    from edgemri.train.cli import _arch_help, _arch_opt_help
+    from edgemri.train.models import MODELS
+
+    arch_help, opt_help = _arch_help(), _arch_opt_help()
+    for entry in MODELS.entries():
+        assert f"{entry.name}: {entry.description}" in arch_help
+        options = ", ".join(f"{k}={v}" for k, v in entry.defaults.items())
+        assert f"{entry.name}: {options}" in opt_help
+
+
+CLI_MODULES = """
+import atexit, json, os, sys
+atexit.register(lambda: print("MODULES" + json.dumps(sorted(sys.modules))))
+from edgemri.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--arch", "mobilenetv3", "--data", "no-such-dir"],
+     "unknown architecture 'mobilenetv3'. Did you mean \"mobilenetv2\"?"),
+    (["train", "--arch", "simple-cnn", "--arch-opt", "alpha=1", "--data", "no-such-dir"],
+     "unknown architecture option(s) alpha"),
+    (["convert", "no-such-run", "-t", "tflite-in8"], 'unknown conversion target \'tflite-in8\'. Did you mean "tflite-int8"?'),
+])
+def test_unknown_names_are_one_line_before_any_framework_import(tmp_path, argv, message):
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", CLI_MODULES, *argv], capture_output=True, text=True, timeout=120,
+                          check=False, cwd=tmp_path)
+    err = proc.stderr.strip()
+    assert proc.returncode == 2, err
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and message in err
+    modules = json.loads(proc.stdout.split("MODULES", 1)[1])
+    assert [m for m in modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras", "jax", "torch")] == []

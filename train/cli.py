@@ -1,4 +1,8 @@
-"""``edgemri train`` and ``edgemri evaluate``. Module level: typer + stdlib only (no Keras/TF)."""
+"""``edgemri train`` and ``edgemri evaluate``. Module level: typer + stdlib only (no Keras/TF).
+
+Choices, help and defaults come from their one source: ``--arch`` and ``--arch-opt`` from the
+architecture registry (``MODELS``, which loads no Keras), every other default from ``TrainConfig``.
+"""
 
 from __future__ import annotations
 
@@ -6,46 +10,76 @@ from pathlib import Path
 
 import typer
 
-# Kept in sync with edgemri.train.models.MODELS (tests check it) so --help needs no Keras import.
-ARCHS = ("mobilenetv2", "convmixer", "convmixer-edge", "simple-cnn", "mobilenet", "densenet121")
+from edgemri.train.config import (
+    DEFAULT_ARCH,
+    MIXED_PRECISION,
+    MONITORS,
+    OPTIMIZERS,
+    SCHEDULES,
+    TrainConfig,
+    default,
+)
+from edgemri.train.models.registry import MODELS
+
+
+def _arch_help() -> str:
+    """Every registered architecture with its one-line description."""
+    return "Architecture, one of: " + "; ".join(f"{e.name}: {e.description}" for e in MODELS.entries()) + "."
+
+
+def _arch_opt_help() -> str:
+    """Every architecture's options with their defaults, read from ``ModelEntry.defaults``."""
+    per_arch = "; ".join(f"{e.name}: " + (", ".join(f"{k}={v}" for k, v in e.defaults.items()) or "none")
+                         for e in MODELS.entries())
+    return f"Architecture option KEY=VALUE, repeatable (defaults per architecture: {per_arch})."
+
+
+def _one_of(choices: tuple[str, ...]) -> str:
+    return ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 1 else choices[0]
 
 
 def train_command(
     data: Path | None = typer.Option(None, "--data", help="Dataset root: ROOT/<class>/<image> or "
                                         "ROOT/{train,val,test}/<class>/<image>. Required unless --resume."),
-    arch: str = typer.Option("mobilenetv2", "--arch", help=f"Architecture: {', '.join(ARCHS)}."),
+    arch: str = typer.Option(DEFAULT_ARCH, "--arch", help=_arch_help()),
     out: Path | None = typer.Option(None, "--out", help="Run directory to create (default runs/<arch>)."),
     resume: Path | None = typer.Option(None, "--resume", help="Continue the run in this directory at its "
                                           "next epoch (its config.json wins; --epochs may extend it)."),
-    epochs: int | None = typer.Option(None, "--epochs", help="Number of epochs (default 20)."),
-    image_size: int = typer.Option(224, "--image-size", help="Square input size in pixels."),
-    batch_size: int = typer.Option(32, "--batch-size", help="Images per training batch."),
-    lr: float = typer.Option(1e-3, "--lr", help="Peak learning rate (after warm-up)."),
-    seed: int = typer.Option(0, "--seed", help="Seed for the split, weight init, data order and augmentation."),
-    arch_opt: list[str] = typer.Option([], "--arch-opt", help="Architecture option KEY=VALUE, repeatable "
-                                       "(mobilenetv2: alpha, dropout; convmixer: dim, depth, kernel, patch, "
-                                       "activation, dropout; simple-cnn: filters, dropout)."),
-    weights: Path | None = typer.Option(None, "--weights", help="ImageNet .h5/.weights.h5 on disk to start "
-                                           "from (loaded by layer name, mismatches skipped)."),
-    freeze_epochs: int = typer.Option(0, "--freeze-epochs", help="Fine-tuning: train only the head for this "
-                                      "many epochs with the backbone frozen."),
-    fine_tune_layers: int | None = typer.Option(None, "--fine-tune-layers", help="Fine-tuning: after the "
-                                                   "frozen epochs unfreeze only the last N weighted layers "
-                                                   "(default all)."),
-    fine_tune_lr_factor: float = typer.Option(0.1, "--fine-tune-lr-factor", help="LR multiplier while "
-                                              "fine-tuning after frozen epochs."),
-    val_fraction: float = typer.Option(0.15, "--val-fraction", help="Share of images held out for validation."),
-    test_fraction: float = typer.Option(0.0, "--test-fraction", help="Share of images held out for testing."),
-    group_pattern: str | None = typer.Option(None, "--group-pattern", help="Regex whose first group names "
-                                                "a patient/series; a group never straddles splits."),
-    group_duplicates: bool = typer.Option(False, "--group-duplicates", help="Audit the dataset first and keep "
-                                          "every cluster of exact/near-duplicate images in one split (no leakage)."),
-    merge: list[str] = typer.Option([], "--merge", help="Merge class folders: NEW=OLD1,OLD2 (repeatable), e.g. "
-                                    "tumor=glioma,meningioma,pituitary for a tumor/no-tumor task."),
-    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip unreadable images (counted) instead of "
-                                  "failing."),
-    task: str = typer.Option("", "--task", help="Task name for the manifest (default: dataset folder name)."),
-    augment: str = typer.Option("mri", "--augment", help="Augmentation preset: mri, ultrasound or none."),
+    epochs: int | None = typer.Option(None, "--epochs", help=f"Number of epochs (default {default('epochs')}; "
+                                         "on --resume: the run's own)."),
+    image_size: int = typer.Option(default("image_size"), "--image-size", help="Square input size in pixels."),
+    batch_size: int = typer.Option(default("batch_size"), "--batch-size", help="Images per training batch."),
+    lr: float = typer.Option(default("lr"), "--lr", help="Peak learning rate (after warm-up)."),
+    seed: int = typer.Option(default("seed"), "--seed", help="Seed for the split, weight init, data order and "
+                             "augmentation."),
+    arch_opt: list[str] = typer.Option([], "--arch-opt", help=_arch_opt_help()),
+    weights: Path | None = typer.Option(default("weights"), "--weights", help="ImageNet .h5/.weights.h5 on disk "
+                                           "to start from (loaded by layer name, mismatches skipped)."),
+    freeze_epochs: int = typer.Option(default("freeze_epochs"), "--freeze-epochs", help="Fine-tuning: train only "
+                                      "the head for this many epochs with the backbone frozen."),
+    fine_tune_layers: int | None = typer.Option(default("fine_tune_layers"), "--fine-tune-layers", help="Fine-"
+                                                   "tuning: after the frozen epochs unfreeze only the last N "
+                                                   "weighted layers (default all)."),
+    fine_tune_lr_factor: float = typer.Option(default("fine_tune_lr_factor"), "--fine-tune-lr-factor",
+                                              help="LR multiplier while fine-tuning after frozen epochs."),
+    val_fraction: float = typer.Option(default("val_fraction"), "--val-fraction", help="Share of images held out "
+                                       "for validation."),
+    test_fraction: float = typer.Option(default("test_fraction"), "--test-fraction", help="Share of images held "
+                                        "out for testing."),
+    group_pattern: str | None = typer.Option(default("group_pattern"), "--group-pattern", help="Regex whose first "
+                                                "group names a patient/series; a group never straddles splits."),
+    group_duplicates: bool = typer.Option(default("group_duplicates"), "--group-duplicates", help="Audit the "
+                                          "dataset first and keep every cluster of exact/near-duplicate images "
+                                          "in one split (no leakage)."),
+    merge: list[str] = typer.Option(default("merge"), "--merge", help="Merge class folders: NEW=OLD1,OLD2 "
+                                    "(repeatable), e.g. tumor=glioma,meningioma,pituitary for a tumor/no-tumor "
+                                    "task."),
+    skip_bad: bool = typer.Option(default("skip_bad"), "--skip-bad", help="Skip unreadable images (counted) "
+                                  "instead of failing."),
+    task: str = typer.Option(default("task"), "--task", help="Task name for the manifest (default: dataset "
+                             "folder name)."),
+    augment: str = typer.Option(default("augment"), "--augment", help="Augmentation preset: mri, ultrasound or "
+                                "none."),
     no_flip: bool = typer.Option(False, "--no-flip", help="Disable horizontal flips."),
     vflip: bool = typer.Option(False, "--vflip", help="Enable vertical flips."),
     rotation: float | None = typer.Option(None, "--rotation", help="Max rotation in degrees (0: off)."),
@@ -56,27 +90,29 @@ def train_command(
                                                "full scale (0: off)."),
     contrast: float | None = typer.Option(None, "--contrast", help="Max contrast change as a fraction "
                                              "(0: off)."),
-    optimizer: str = typer.Option("adamw", "--optimizer", help="adam or adamw."),
-    weight_decay: float = typer.Option(1e-4, "--weight-decay", help="Decoupled weight decay (0: off)."),
-    schedule: str = typer.Option("cosine", "--schedule", help="LR schedule: cosine, plateau or constant."),
-    warmup_epochs: int = typer.Option(1, "--warmup-epochs", help="Linear LR warm-up epochs."),
-    patience: int = typer.Option(5, "--patience", help="Early stopping patience in epochs (0: off; the best "
-                                 "weights are restored either way)."),
-    monitor: str = typer.Option("val_loss", "--monitor", help="val_loss or val_accuracy (early stopping, "
+    optimizer: str = typer.Option(default("optimizer"), "--optimizer", help=f"{_one_of(OPTIMIZERS)}."),
+    weight_decay: float = typer.Option(default("weight_decay"), "--weight-decay", help="Decoupled weight decay "
+                                       "(0: off)."),
+    schedule: str = typer.Option(default("schedule"), "--schedule", help=f"LR schedule: {_one_of(SCHEDULES)}."),
+    warmup_epochs: int = typer.Option(default("warmup_epochs"), "--warmup-epochs", help="Linear LR warm-up "
+                                      "epochs."),
+    patience: int = typer.Option(default("patience"), "--patience", help="Early stopping patience in epochs "
+                                 "(0: off; the best weights are restored either way)."),
+    monitor: str = typer.Option(default("monitor"), "--monitor", help=f"{_one_of(MONITORS)} (early stopping, "
                                 "best weights)."),
-    no_class_weights: bool = typer.Option(False, "--no-class-weights", help="Do not weight the loss by "
-                                          "inverse class frequency."),
-    precise_bn: int = typer.Option(20, "--precise-bn", help="Re-estimate BatchNorm statistics on this many "
-                                   "clean training batches before each validation (0: off)."),
-    mixed_precision: str = typer.Option("auto", "--mixed-precision", help="auto (on when a GPU is found), on "
-                                        "or off."),
-    no_tensorboard: bool = typer.Option(False, "--no-tensorboard", help="Do not write TensorBoard logs."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run directory's results."),
+    no_class_weights: bool = typer.Option(not default("class_weights"), "--no-class-weights", help="Do not "
+                                          "weight the loss by inverse class frequency."),
+    precise_bn: int = typer.Option(default("precise_bn"), "--precise-bn", help="Re-estimate BatchNorm statistics "
+                                   "on this many clean training batches before each validation (0: off)."),
+    mixed_precision: str = typer.Option(default("mixed_precision"), "--mixed-precision", help=f"{MIXED_PRECISION[0]}"
+                                        f" (on when a GPU is found), {_one_of(MIXED_PRECISION[1:])}."),
+    no_tensorboard: bool = typer.Option(not default("tensorboard"), "--no-tensorboard", help="Do not write "
+                                        "TensorBoard logs."),
+    overwrite: bool = typer.Option(default("overwrite"), "--overwrite", help="Replace an existing run "
+                                   "directory's results."),
 ) -> None:
     """Train a classifier and write a complete run directory (model, manifest, split, metrics, plots)."""
     from edgemri.errors import UsageError
-    from edgemri.train.config import TrainConfig
-    from edgemri.train.trainer import train
 
     if resume is not None:
         import json
@@ -90,16 +126,18 @@ def train_command(
             cfg.data = str(data)
         if epochs is not None:
             cfg.epochs = epochs
-        run = train(cfg, resume=True)
-        typer.echo(f"run: {run.root}")
+        _check_before_frameworks(cfg)
+        _run(cfg, resume=True)
         return
+    arch_options = _parse_opts(arch_opt)
+    MODELS.get(arch).resolve_options(arch_options)  # unknown name/option: one line, before --data or Keras
     if data is None:
         raise UsageError("--data is required", "Pass the dataset root, e.g. --data ../shared/datasets/busi/train")
     overrides = {"hflip": False if no_flip else None, "vflip": True if vflip else None, "rotation": rotation,
                  "zoom": zoom, "shift": shift, "shear": shear, "brightness": brightness, "contrast": contrast}
     cfg = TrainConfig(
-        arch=arch, data=str(data), out=str(out or Path("runs") / arch), arch_options=_parse_opts(arch_opt),
-        task=task, epochs=epochs or 20, image_size=image_size, batch_size=batch_size, lr=lr, seed=seed,
+        arch=arch, data=str(data), out=str(out or Path("runs") / arch), arch_options=arch_options,
+        task=task, image_size=image_size, batch_size=batch_size, lr=lr, seed=seed,
         val_fraction=val_fraction, test_fraction=test_fraction, group_pattern=group_pattern, skip_bad=skip_bad,
         group_duplicates=group_duplicates, merge=list(merge),
         augment=augment, augment_overrides={k: v for k, v in overrides.items() if v is not None},
@@ -108,8 +146,22 @@ def train_command(
         precise_bn=precise_bn, mixed_precision=mixed_precision,
         weights=str(weights) if weights else None, freeze_epochs=freeze_epochs, fine_tune_layers=fine_tune_layers,
         fine_tune_lr_factor=fine_tune_lr_factor, tensorboard=not no_tensorboard, overwrite=overwrite,
+        **({} if epochs is None else {"epochs": epochs}),
     )
-    run = train(cfg)
+    _check_before_frameworks(cfg)
+    _run(cfg)
+
+
+def _check_before_frameworks(cfg: TrainConfig) -> None:
+    """Fail on a bad option in milliseconds: the trainer imports Keras (and TensorFlow) first."""
+    cfg.validate()
+    MODELS.get(cfg.arch).resolve_options(cfg.arch_options)
+
+
+def _run(cfg: TrainConfig, resume: bool = False) -> None:
+    from edgemri.train.trainer import train
+
+    run = train(cfg, resume=resume)
     typer.echo(f"run: {run.root}")
 
 

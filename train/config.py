@@ -1,7 +1,9 @@
 """TrainConfig: every option of a training run, saved verbatim as ``config.json``.
 
 A resumed run reads its config back from there, so everything that shapes training must live
-here (and nothing else may).
+here (and nothing else may). The defaults live here only: ``edgemri train`` reads its option
+defaults with :func:`default`, so the CLI, the Python API and config.json cannot drift apart.
+Import cost: stdlib + edgemri.errors only (the CLI module imports this at ``--help`` time).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("cosine", "plateau", "constant")
 MONITORS = ("val_loss", "val_accuracy")
 MIXED_PRECISION = ("auto", "on", "off")
+#: ``--arch`` when none is given (the published edge backbone).
+DEFAULT_ARCH = "mobilenetv2"
 
 
 @dataclass
@@ -42,7 +46,7 @@ class TrainConfig:
     skip_bad: bool = False
     augment: str = "mri"
     augment_overrides: dict[str, Any] = field(default_factory=dict)
-    optimizer: str = "adam"
+    optimizer: str = "adamw"  # what every published run used
     weight_decay: float = 1e-4
     schedule: str = "cosine"
     warmup_epochs: int = 1
@@ -98,3 +102,19 @@ class TrainConfig:
         """Read config.json back, ignoring keys this version does not know (written by newer ones)."""
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def default(name: str) -> Any:
+    """The default of TrainConfig field ``name`` (a fresh copy for list/dict fields).
+
+    The typer options of ``edgemri train`` take their defaults from here, so a default is
+    written once.
+    """
+    for f in dataclasses.fields(TrainConfig):
+        if f.name == name:
+            if f.default is not dataclasses.MISSING:
+                return f.default
+            if f.default_factory is not dataclasses.MISSING:
+                return f.default_factory()
+            raise KeyError(f"TrainConfig.{name} has no default")
+    raise KeyError(f"TrainConfig has no field {name!r}")

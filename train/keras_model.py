@@ -26,9 +26,9 @@ def load_keras(path: str | os.PathLike[str]) -> Any:
     keras = require("keras", "train", "loading a Keras model")
     try:
         return keras.models.load_model(path, safe_mode=True, compile=False)
-    except Exception as exc:  # noqa: BLE001 - any reader failure means the file is unusable
+    except Exception as exc:
         raise ModelFileError(f"cannot load {path}: {type(exc).__name__}: {str(exc)[:200]}",
-                             "Re-train, or restore it from RUN/checkpoint/last.keras") from None
+                             "Re-train, or restore it from RUN/checkpoint/last.keras") from exc
 
 
 def predict_probs(model: Any, pixels: np.ndarray, spec: InputSpec, batch_size: int = 64) -> np.ndarray:

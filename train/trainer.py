@@ -43,14 +43,14 @@ def _stderr(message: str) -> None:
 def train(cfg: TrainConfig, resume: bool = False, verbose: int | None = None, log: Log = _stderr) -> RunDir:
     """Train per ``cfg`` into ``cfg.out``; with ``resume`` continue the run there at its next epoch."""
     cfg.validate()
-    keras = require("keras", "train", "training")
     from edgemri.train.models import MODELS, default_options
 
-    entry = MODELS.get(cfg.arch)
+    entry = MODELS.get(cfg.arch)  # names and options are checked before any framework loads
     if cfg.image_size < entry.min_size:  # before any data is read or anything written
         raise UsageError(f"--image-size {cfg.image_size} is below the minimum {entry.min_size}px of {cfg.arch}",
                          f"Use --image-size {entry.min_size} or more")
     cfg.arch_options = entry.resolve_options({**default_options(cfg.arch), **cfg.arch_options})
+    keras = require("keras", "train", "training")
     run, data_split, state = (_open_resume(cfg) if resume else _create_run(cfg))
     spec = InputSpec(height=cfg.image_size, width=cfg.image_size, channels=3, color=cfg.color)
     arrays = _load_arrays(data_split, spec, cfg)
@@ -226,9 +226,9 @@ def _load_checkpoint(keras: Any, run: RunDir) -> Any:
     path = run.checkpoint_dir / LAST_MODEL
     try:
         return keras.models.load_model(path, safe_mode=True, compile=True)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise RunError(f"cannot load checkpoint {path}: {type(exc).__name__}: {str(exc)[:200]}",
-                       "Start a new run; the checkpoint is damaged") from None
+                       "Start a new run; the checkpoint is damaged") from exc
 
 
 def _phase(cfg: TrainConfig, epoch: int) -> int:

@@ -2,7 +2,8 @@
 
 WHY: the emulated Raspberry Pi check needs a tflite-int8 model produced by the same route as a
 real export (Keras -> TFLiteConverter, full int8 with a representative dataset, int8 in and out,
-manifest embedded in the .tflite) but small enough to run in seconds under qemu. Needs the
+the converter's compatibility check and manifest, embedded in the .tflite) but small enough to run
+in seconds under qemu. Only the embedded manifest, no sidecar: the Pi reads a lone file. Needs the
 ``train``/``convert`` extras (TensorFlow), which only the x86 side has.
 
 Usage: python benchmarks/pi/make_tiny_model.py OUT_DIR   ->  OUT_DIR/model.tflite, OUT_DIR/images/*.png
@@ -10,7 +11,6 @@ Usage: python benchmarks/pi/make_tiny_model.py OUT_DIR   ->  OUT_DIR/model.tflit
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -54,8 +54,10 @@ def make(out: Path, n_images: int = 3) -> tuple[Path, list[Path]]:
     from PIL import Image
 
     from edgemri.atomic import write_bytes
+    from edgemri.convert.artifacts import artifact_manifest
+    from edgemri.convert.tflite import check_tflite, int8_io, set_full_integer
     from edgemri.runtime.embed import embed_tflite
-    from edgemri.runtime.manifest import InputSpec, Manifest, OutputSpec, Quantization
+    from edgemri.runtime.manifest import InputSpec, Manifest
 
     out.mkdir(parents=True, exist_ok=True)
     spec = InputSpec(SIZE, SIZE)
@@ -67,22 +69,16 @@ def make(out: Path, n_images: int = 3) -> tuple[Path, list[Path]]:
             yield [pix * spec.scale + spec.offset + rng.normal(0, 0.01, pix.shape).astype(np.float32)]
 
     conv = tf.lite.TFLiteConverter.from_keras_model(build_keras(keras))
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = representative
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    flatbuffer = conv.convert()
+    set_full_integer(conv, representative)
+    flatbuffer = bytes(conv.convert())
 
-    interp = tf.lite.Interpreter(model_content=flatbuffer)
-    (iscale, izero), (oscale, ozero) = (interp.get_input_details()[0]["quantization"],
-                                        interp.get_output_details()[0]["quantization"])
-    manifest = Manifest(
-        task="brain-tumor-mri", classes=CLASSES, arch="tiny-pi", format="tflite",
-        input=dataclasses.replace(spec, dtype="int8", quantization=Quantization(float(iscale), int(izero))),
-        output=OutputSpec(dtype="int8", quantization=Quantization(float(oscale), int(ozero))),
-        provenance={"made_by": "benchmarks/pi/make_tiny_model.py"},
-    )
+    # The converter's own check and manifest: builtin ops only, int8 I/O, quantization read from the model.
+    info = check_tflite(flatbuffer, "tflite-int8", "int8", "int8")
+    in_q, out_q = int8_io(info)
+    base = Manifest(task="brain-tumor-mri", classes=CLASSES, input=spec, arch="tiny-pi",
+                    provenance={"made_by": "benchmarks/pi/make_tiny_model.py"})
+    manifest = artifact_manifest(base, "tflite", "tflite-int8", input_q=in_q, output_q=out_q,
+                                 extra={"weights": "int8", "ops": info["op_counts"]})
     model_path = out / "model.tflite"
     write_bytes(model_path, embed_tflite(flatbuffer, manifest))
     images = []

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edgemri.bench import inputs
-from edgemri.bench.inputs import REFERENCE, EvalSet, Target, eval_set
+from edgemri.bench.inputs import REFERENCE, BenchModel, EvalSet, eval_set
 from edgemri.errors import UsageError
 from edgemri.rundir import RunDir
 
@@ -66,7 +66,7 @@ def _check_options(threads: Any, runs: int, warmup: int) -> None:
         raise UsageError("--runs must be at least 1 and --warmup at least 0")
 
 
-def measure_all(run: RunDir, todo: list[Target], evals: EvalSet, threads: list[int], runs: int,
+def measure_all(run: RunDir, todo: list[BenchModel], evals: EvalSet, threads: list[int], runs: int,
                 warmup: int, show_progress: bool) -> list[dict[str, Any]]:
     """One worker per (target, threads); predictions only on the first thread count of a target."""
     from edgemri.bench.run import run_worker

@@ -13,8 +13,8 @@ from edgemri.errors import UsageError
 def _int_list(text: str, option: str) -> list[int]:
     try:
         values = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise UsageError(f"{option} takes comma-separated integers, not {text!r}", f"e.g. {option} 1,2") from None
+    except ValueError as exc:
+        raise UsageError(f"{option} takes comma-separated integers, not {text!r}", f"e.g. {option} 1,2") from exc
     if not values:
         raise UsageError(f"{option} is empty", f"e.g. {option} 1,2")
     return values
@@ -55,7 +55,7 @@ def bench_command(
                        split=split, out=out)
         gate_error = None
     except GateError as exc:  # the report was written: show it, then fail
-        report, gate_error = getattr(exc, "report", None) or {}, exc
+        report, gate_error = exc.report or {}, exc
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:

@@ -40,7 +40,7 @@ def load_report(path: str | Path) -> dict[str, Any]:
                 report = json.loads(candidate.read_text())
             except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
                 raise UsageError(f"{candidate}: not a readable bench report ({exc})",
-                                 "Re-run `edgemri bench RUN` to rewrite it.") from None
+                                 "Re-run `edgemri bench RUN` to rewrite it.") from exc
             if not isinstance(report, dict) or report.get("schema") != "edgemri.bench":
                 raise UsageError(f"{candidate}: not an edgemri bench report (no schema 'edgemri.bench')",
                                  "Pass a run directory benched with `edgemri bench RUN`.")

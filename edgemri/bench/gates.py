@@ -55,7 +55,5 @@ def check_gates(report: dict[str, Any]) -> None:
     """Raise ``GateError`` (exit code 3) when the report's recorded gate failures are not empty."""
     failures = (report.get("gates") or {}).get("failures") or []
     if failures:
-        error = GateError("benchmark gate failed: " + "; ".join(failures),
-                          f"See {report.get('run')}/bench/report.md")
-        error.report = report  # type: ignore[attr-defined]  # the CLI still prints the table
-        raise error
+        raise GateError("benchmark gate failed: " + "; ".join(failures),
+                        f"See {report.get('run')}/bench/report.md", report=report)  # the CLI prints its table

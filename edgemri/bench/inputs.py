@@ -13,8 +13,8 @@ from typing import Any
 
 from edgemri.errors import DataError, UsageError
 from edgemri.rundir import RunDir
+from edgemri.runtime.formats import FORMATS
 
-ARTIFACT_NAMES = ("model.tflite", "model.onnx", "model.xml")
 REFERENCE = "keras-fp32"
 
 
@@ -27,8 +27,8 @@ class EvalSet:
 
 
 @dataclass(frozen=True)
-class Target:
-    """One row to measure: a name, the model file (None when conversion left nothing), why not."""
+class BenchModel:
+    """One model to measure: a name, the model file (None when conversion left nothing), why not."""
 
     name: str
     path: Path | None
@@ -88,8 +88,13 @@ def subsample(items: list[Any], max_images: int | None) -> list[Any]:
     return [items[int(i * step)] for i in range(max_images)]
 
 
+def artifact_names() -> list[str]:
+    """The file names a conversion can leave in ``RUN/export/<target>/``: one per runnable format."""
+    return [f.filename for f in FORMATS.entries() if f.backend is not None]
+
+
 def find_artifact(target_dir: Path) -> Path | None:
-    for name in ARTIFACT_NAMES:
+    for name in artifact_names():
         if (target_dir / name).is_file():
             return target_dir / name
     return None
@@ -107,22 +112,21 @@ def read_verification(target_dir: Path) -> dict[str, Any] | None:
 
 
 def _verification_failed(ver: dict[str, Any] | None) -> bool:
-    """True when conversion says the artifact disagrees with the FP32 model beyond its gate."""
-    if not ver:
-        return False
-    status = str(ver.get("status", "")).lower()
-    if status in ("failed-verification", "failed", "fail"):
-        return True
-    return ver.get("passed") is False or ver.get("ok") is False
+    """True when conversion says the artifact disagrees with the FP32 model beyond its gate.
+
+    ``edgemri convert`` writes status "ok" or "failed-verification" (convert.verify.compare);
+    an unreadable verification.json is reported as such, not as a failed gate.
+    """
+    return ver is not None and ver.get("status") == "failed-verification"
 
 
-def targets(run: RunDir, names: list[str] | None = None) -> list[Target]:
+def targets(run: RunDir, names: list[str] | None = None) -> list[BenchModel]:
     """The FP32 reference first, then each requested (default: every exported) target."""
     export = run.export_dir
     found = sorted(p.name for p in export.iterdir() if p.is_dir() and not p.name.startswith(".")) \
         if export.is_dir() else []
     wanted = list(names) if names else found
-    rows = [Target(REFERENCE, run.model, kind="keras")]
+    rows = [BenchModel(REFERENCE, run.model, kind="keras")]
     for name in wanted:
         if name == REFERENCE:
             continue
@@ -136,7 +140,7 @@ def targets(run: RunDir, names: list[str] | None = None) -> list[Target]:
             why = (ver or {}).get("reason")
             reason = f"conversion failed: {why}" if why else \
                 f"no artifact in {tdir} (run: edgemri convert {run.root} --target {name})"
-        rows.append(Target(name, artifact, verification=ver, reason=reason))
+        rows.append(BenchModel(name, artifact, verification=ver, reason=reason))
     return rows
 
 

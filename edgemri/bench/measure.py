@@ -1,11 +1,11 @@
 """Small measuring helpers shared by the benchmark worker: timers, summary statistics, memory.
 
-Kept free of numpy-heavy or backend imports so the worker can time its own imports.
+Nothing heavy is imported at module level, so the worker can time its own backend import
+(numpy's import included); the statistics use numpy, which every backend loads anyway.
 """
 
 from __future__ import annotations
 
-import math
 import resource
 import time
 from collections.abc import Callable
@@ -34,32 +34,26 @@ def repeat_ms(fn: Callable[[int], Any], runs: int, warmup: int) -> list[float]:
     return times
 
 
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Linear-interpolated percentile (numpy's default method) of an already sorted list."""
-    if not sorted_values:
-        return float("nan")
-    pos = (len(sorted_values) - 1) * q / 100.0
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
-
-
 def summarize(times_ms: list[float]) -> dict[str, float]:
-    """p50/p90/p99/mean/std/min/max of a list of latencies (ms); std is the population std."""
-    values = sorted(times_ms)
-    n = len(values)
-    if n == 0:
+    """p50/p90/p99/mean/std/min/max of a list of latencies (ms).
+
+    Percentiles are numpy's default (linear interpolation); std is the population std (ddof=0).
+    """
+    if not times_ms:
         return {"n": 0}
-    mean = sum(values) / n
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / n)
+    import numpy as np  # here, not at module level: the worker's import_ms must include numpy's import
+
+    values = np.asarray(times_ms, dtype=np.float64)
+    p50, p90, p99 = np.percentile(values, [50, 90, 99])
     return {
-        "n": n,
-        "p50": percentile(values, 50),
-        "p90": percentile(values, 90),
-        "p99": percentile(values, 99),
-        "mean": mean,
-        "std": std,
-        "min": values[0],
-        "max": values[-1],
+        "n": int(values.size),
+        "p50": float(p50),
+        "p90": float(p90),
+        "p99": float(p99),
+        "mean": float(values.mean()),
+        "std": float(values.std()),
+        "min": float(values.min()),
+        "max": float(values.max()),
     }
 
 

@@ -8,7 +8,6 @@ with the last lines of the worker's stderr as the reason.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -26,8 +25,9 @@ ProgressFn = Callable[[str, int, int], None]
 
 def worker_env(threads: int | None) -> dict[str, str]:
     """The worker's environment: quiet TensorFlow, and thread caps that match ``threads``."""
-    env = dict(os.environ)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from edgemri.quiet import child_env
+
+    env = child_env()
     if threads:
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             env[var] = str(threads)

@@ -43,15 +43,6 @@ def progress(phase: str, done: int, total: int) -> None:
     print(f"{PROGRESS_PREFIX} {phase} {done} {total}", file=sys.stderr, flush=True)
 
 
-def file_size(path: Path) -> int:
-    """Bytes on disk of a model, counting an OpenVINO ``.bin`` beside its ``.xml``."""
-    size = path.stat().st_size
-    weights = path.with_suffix(".bin")
-    if path.suffix == ".xml" and weights.is_file():
-        size += weights.stat().st_size
-    return size
-
-
 class KerasModel:
     """The FP32 reference: the run's ``model.keras`` through TensorFlow (GPU when visible)."""
 
@@ -197,7 +188,9 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     progress("load", 0, 1)
     result["import_ms"], _ = timed_ms(model.import_backend)
     result["load_ms"], _ = timed_ms(model.load)
-    result["file_size_bytes"] = file_size(Path(spec["path"]))
+    from edgemri.runtime.formats import artifact_size
+
+    result["file_size_bytes"] = artifact_size(spec["path"])  # with an OpenVINO .bin
     spec_in = model.manifest.input
     from edgemri.runtime.images import load_image
     from edgemri.runtime.preprocess import prepare_pixels
@@ -269,7 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", required=True, help="JSON spec, inline or a file path")
     parser.add_argument("--out", help="write the result JSON here instead of stdout")
     args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from edgemri import quiet
+
+    quiet.configure(quiet.debug_requested())  # before anything imports TensorFlow
     spec = read_spec(args.spec)
     try:
         result, code = measure(spec), 0

@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import sys
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -149,10 +150,11 @@ def _collect(items: list[tuple[Sample, str]], progress: bool) -> list[ImageFacts
     workers = min(8, os.cpu_count() or 2)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = pool.map(_fill, facts, chunksize=16)
-        if progress and facts:
+        if progress and facts and sys.stderr.isatty():  # a bar on a terminal; piped output stays clean
+            from rich.console import Console
             from rich.progress import Progress
 
-            with Progress(transient=True) as bar:
+            with Progress(transient=True, console=Console(stderr=True)) as bar:
                 task = bar.add_task("hashing images", total=len(facts))
                 for _ in results:
                     bar.advance(task)

@@ -12,7 +12,8 @@ silently mis-read dataset trains a model on the wrong labels.
 
 Mask files (BUSI ships ``*_mask.png`` next to each image) are not images to classify; they are
 skipped by a glob on the file name, ``*_mask*`` by default (``mask_pattern=None`` keeps them).
-Hidden files and folders (``.DS_Store``, ``.ipynb_checkpoints``) and non-image files are ignored.
+Hidden files and folders (``.DS_Store``, ``.ipynb_checkpoints``) and non-image files are ignored:
+the files come from ``runtime.images.find_images``, the same function ``edgemri predict DIR`` uses.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgemri.errors import DataError
-from edgemri.runtime.images import is_image_file
+from edgemri.runtime.images import find_images, list_folder
 
 SPLIT_NAMES = ("train", "val", "test")
 DEFAULT_MASK_PATTERN = "*_mask*"
@@ -111,7 +112,7 @@ def _class_samples(parent: Path, class_dirs: list[Path], split: str | None,
                    mask_pattern: str | None) -> list[Sample]:
     samples: list[Sample] = []
     for class_dir in sorted(class_dirs):
-        files = sorted(_images_under(class_dir, mask_pattern))
+        files = _images_under(class_dir, mask_pattern)
         if not files:
             raise DataError(
                 f"class folder {class_dir} contains no images (jpg, jpeg, png, bmp, tif, tiff, dcm)",
@@ -123,28 +124,13 @@ def _class_samples(parent: Path, class_dirs: list[Path], split: str | None,
 
 
 def _children(folder: Path, mask_pattern: str | None) -> tuple[list[Path], list[Path]]:
-    """Visible sub-folders and the image files directly in ``folder``."""
-    dirs, loose = [], []
-    for entry in sorted(folder.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir():
-            dirs.append(entry)
-        elif is_image_file(entry) and not is_mask(entry.name, mask_pattern):
-            loose.append(entry)
-    return dirs, loose
+    """Visible sub-folders and the (non-mask) image files directly in ``folder``."""
+    dirs, images = list_folder(folder)
+    return dirs, [p for p in images if not is_mask(p.name, mask_pattern)]
 
 
 def _images_under(folder: Path, mask_pattern: str | None) -> list[Path]:
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        for name in filenames:
-            if name.startswith(".") or is_mask(name, mask_pattern):
-                continue
-            if is_image_file(name):
-                found.append(Path(dirpath) / name)
-    return found
+    return find_images(folder, skip=lambda name: is_mask(name, mask_pattern))
 
 
 def is_mask(name: str, mask_pattern: str | None) -> bool:

@@ -68,12 +68,14 @@ def _run(fn, n: int, progress: bool, workers: int | None) -> None:
     workers = workers or min(8, os.cpu_count() or 2)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = pool.map(fn, range(n), chunksize=16)
-        if progress and n:
+        # On stderr and only on a terminal: piped or logged output gets no bar (nor its blank lines).
+        if progress and n and sys.stderr.isatty():
+            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
             columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                        TimeRemainingColumn())
-            with Progress(*columns, transient=True) as bar:
+            with Progress(*columns, transient=True, console=Console(stderr=True)) as bar:
                 task = bar.add_task("loading images", total=n)
                 for _ in results:
                     bar.advance(task)

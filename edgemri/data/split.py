@@ -115,11 +115,11 @@ class Split:
                 test_fraction=float(data.get("test_fraction", 0.0)),
                 group_pattern=data.get("group_pattern"),
             )
-        except FileNotFoundError:
-            raise DataError(f"split file {path} does not exist", _RESPLIT) from None
+        except FileNotFoundError as exc:
+            raise DataError(f"split file {path} does not exist", _RESPLIT) from exc
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise DataError(f"split file {path} is not a valid split.json ({type(exc).__name__}: {exc})",
-                            _RESPLIT) from None
+                            _RESPLIT) from exc
         if verify:
             split.verify(source=path)
         return split
@@ -173,7 +173,7 @@ def _compile_group(pattern: str | None) -> re.Pattern | None:
     try:
         regex = re.compile(pattern)
     except re.error as exc:
-        raise UsageError(f"--group-pattern {pattern!r} is not a valid regular expression: {exc}") from None
+        raise UsageError(f"--group-pattern {pattern!r} is not a valid regular expression: {exc}") from exc
     if regex.groups < 1:
         raise UsageError(f"--group-pattern {pattern!r} has no capture group",
                          r"Wrap the patient id in parentheses, e.g. '^(P\d+)_'")
@@ -255,14 +255,14 @@ def file_hashes(paths: list[Path], missing_ok: bool = False) -> list[str | None]
     def one(p: Path) -> str | None:
         try:
             return sha256_file(p)
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
             if missing_ok:
                 return None
-            raise DataError(f"image {p} disappeared while hashing", "Re-run on a stable copy of the data") from None
+            raise DataError(f"image {p} disappeared while hashing", "Re-run on a stable copy of the data") from exc
         except OSError as exc:
             if missing_ok:
                 return None
-            raise DataError(f"cannot read {p}: {exc.strerror or exc}") from None
+            raise DataError(f"cannot read {p}: {exc.strerror or exc}") from exc
 
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
         return list(pool.map(one, paths))

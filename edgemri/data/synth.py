@@ -53,12 +53,9 @@ def synthesize(out: str | os.PathLike[str], task: str = "brain4", per_class: int
                seed: int = 0, overwrite: bool = False) -> Path:
     """Write ``out/<class>/<class>_NNNN.png`` (+ ``synth.json``) and return ``out``."""
     if task not in TASKS:
-        from edgemri.registry import Registry  # reuse its "did you mean"
+        from edgemri.registry import unknown_choice
 
-        reg: Registry = Registry("synthetic task")
-        for name in TASKS:
-            reg.register(name)(name)
-        reg.get(task)
+        raise unknown_choice("synthetic task", task, list(TASKS))
     if per_class < 1 or size < 16:
         raise UsageError(f"need --per-class >= 1 and --size >= 16 (got {per_class}, {size})")
     out = Path(out)

@@ -17,6 +17,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from edgemri.errors import ModelFileError
+from edgemri.registry import Registry
+from edgemri.runtime.formats import FORMATS, Format
 from edgemri.runtime.manifest import Quantization
 
 
@@ -45,11 +47,13 @@ class TensorInfo:
 
 @dataclass
 class Backend(ABC):
-    """A loaded model. Subclasses set the class attributes and implement ``_open``/``run``."""
+    """A loaded model. Subclasses set the class attributes and implement ``_open``/``run``.
+
+    Which files a backend runs, and the pip extra it needs, are its format's (``file_format``):
+    the format table names the backend, so the two cannot disagree.
+    """
 
     name: ClassVar[str]
-    suffixes: ClassVar[tuple[str, ...]]
-    extra: ClassVar[str]
     distributions: ClassVar[tuple[str, ...]] = ()
 
     path: Path
@@ -58,13 +62,21 @@ class Backend(ABC):
     output: TensorInfo = field(init=False)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], threads: int | None = None) -> Backend:
-        """Open ``path``; a missing/empty/corrupt file raises ``ModelFileError`` naming it."""
+    def load(cls, path: str | os.PathLike[str], threads: int | None = None, **options: Any) -> Backend:
+        """Open ``path``; a missing/empty/corrupt file raises ``ModelFileError`` naming it.
+
+        ``options`` are the backend's own settings (``OpenVINOBackend``: ``precision``).
+        """
         path = Path(path)
+        backend = cls(path=path, threads=threads, **options)
         check_model_file(path)
-        backend = cls(path=path, threads=threads)
         backend._open()
         return backend
+
+    @classmethod
+    def file_format(cls) -> Format:
+        """The file format this backend runs (the ``FORMATS`` entry naming it)."""
+        return next(f for f in FORMATS.entries() if f.backend == cls.name)
 
     @abstractmethod
     def _open(self) -> None:
@@ -102,6 +114,10 @@ class Backend(ABC):
             f"cannot load {self.name} model {self.path}: {type(exc).__name__}: {detail}",
             "The file looks truncated or corrupt, or is not a model for this backend; export it again",
         )
+
+
+#: every backend class, by name; each backend module adds its class (the package imports them in order)
+BACKENDS: Registry[type[Backend]] = Registry("backend")
 
 
 def check_model_file(path: Path) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 
 from edgemri.errors import MissingExtraError
 from edgemri.extras import install_hint
-from edgemri.runtime.backends.base import Backend, TensorInfo, dtype_name
+from edgemri.runtime.backends.base import BACKENDS, Backend, TensorInfo, dtype_name
 from edgemri.runtime.manifest import Quantization
 
 #: import path of the Interpreter class, in order of preference, and its distribution
@@ -30,18 +30,31 @@ INTERPRETERS: tuple[tuple[str, str], ...] = (
 
 
 def find_interpreter() -> tuple[Any, str, str]:
-    """(Interpreter class, module name, distribution) of the first engine installed."""
-    errors = []
+    """(Interpreter class, module name, distribution) of the first engine that imports.
+
+    An engine that is installed but fails to import (a wheel built for another numpy, a missing
+    shared library) is reported with its real error, not as "not installed".
+    """
+    broken = []
     for module_name, dist in INTERPRETERS:
         try:
             module = importlib.import_module(module_name)
             return module.Interpreter, module_name, dist
         except ImportError as exc:
-            errors.append(f"{module_name}: {exc}")
-    raise MissingExtraError(
-        "no TFLite interpreter is installed (tried ai_edge_litert, tflite_runtime, tensorflow.lite)",
-        install_hint("litert"),
-    )
+            if not _absent(exc, module_name):
+                broken.append(f"{module_name}: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}")
+    hint = install_hint(LiteRTBackend.file_format().extra)
+    if broken:
+        raise MissingExtraError(f"no TFLite interpreter could be imported ({'; '.join(broken)})", hint)
+    tried = ", ".join(m.removesuffix(".interpreter") for m, _ in INTERPRETERS)
+    raise MissingExtraError(f"no TFLite interpreter is installed (tried {tried})", hint)
+
+
+def _absent(exc: ImportError, module_name: str) -> bool:
+    """True when the import failed because ``module_name`` (or a parent package) is not installed."""
+    missing = getattr(exc, "name", None)
+    return isinstance(exc, ModuleNotFoundError) and bool(missing) and (
+        module_name == missing or module_name.startswith(f"{missing}."))
 
 
 def _tensor(detail: dict[str, Any]) -> TensorInfo:
@@ -55,8 +68,6 @@ def _tensor(detail: dict[str, Any]) -> TensorInfo:
 @dataclass
 class LiteRTBackend(Backend):
     name: ClassVar[str] = "litert"
-    suffixes: ClassVar[tuple[str, ...]] = (".tflite",)
-    extra: ClassVar[str] = "litert"
     distributions: ClassVar[tuple[str, ...]] = ()
 
     def _open(self) -> None:
@@ -67,7 +78,7 @@ class LiteRTBackend(Backend):
                                            **self._resolver_option())
             self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
-            raise self.corrupt(exc) from None
+            raise self.corrupt(exc) from exc
         inputs, outputs = self._interp.get_input_details(), self._interp.get_output_details()
         self._in, self._out = inputs[0], outputs[0]
         self.input, self.output = _tensor(self._in), _tensor(self._out)
@@ -101,3 +112,6 @@ class LiteRTBackend(Backend):
 
     def engine(self) -> str:
         return self._module
+
+
+BACKENDS.add(LiteRTBackend)

@@ -1,4 +1,9 @@
-"""ONNX models through onnxruntime's CPU execution provider."""
+"""ONNX models through onnxruntime's CPU execution provider.
+
+Float models compute in float32: the CPU provider (MLAS) has no reduced-precision mode unless
+asked for one (the opt-in ``mlas.enable_gemm_fastmath_arm64_bfloat16`` session setting, ARM64
+only, which this backend does not set).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from edgemri.extras import require
-from edgemri.runtime.backends.base import Backend, TensorInfo
+from edgemri.runtime.backends.base import BACKENDS, Backend, TensorInfo
 
 _ONNX_TYPES = {"tensor(float)": "float32", "tensor(int8)": "int8", "tensor(uint8)": "uint8",
                "tensor(float16)": "float16", "tensor(double)": "float64"}
@@ -22,12 +27,10 @@ def _tensor(arg: Any) -> TensorInfo:
 @dataclass
 class OnnxRuntimeBackend(Backend):
     name: ClassVar[str] = "onnxruntime"
-    suffixes: ClassVar[tuple[str, ...]] = (".onnx",)
-    extra: ClassVar[str] = "onnx"
     distributions: ClassVar[tuple[str, ...]] = ("onnxruntime",)
 
     def _open(self) -> None:
-        ort = require("onnxruntime", "onnx", "running .onnx models")
+        ort = require("onnxruntime", self.file_format().extra, "running .onnx models")
         opts = ort.SessionOptions()
         if self.threads:
             opts.intra_op_num_threads = int(self.threads)
@@ -36,10 +39,13 @@ class OnnxRuntimeBackend(Backend):
         try:
             self._session = ort.InferenceSession(str(self.path), sess_options=opts,
                                                  providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own Fail/InvalidProtobuf/... types
-            raise self.corrupt(exc) from None
+        except Exception as exc:
+            raise self.corrupt(exc) from exc
         self.input = _tensor(self._session.get_inputs()[0])
         self.output = _tensor(self._session.get_outputs()[0])
 
     def run(self, x: np.ndarray) -> np.ndarray:
         return self._session.run([self.output.name], {self.input.name: x})[0]
+
+
+BACKENDS.add(OnnxRuntimeBackend)

@@ -1,4 +1,11 @@
-"""OpenVINO IR (``model.xml`` + ``model.bin``) through openvino's CPU plugin."""
+"""OpenVINO IR (``model.xml`` + ``model.bin``) through openvino's CPU plugin.
+
+The CPU plugin's default inference precision is bf16 on CPUs with AMX or AVX512_BF16 (and f16 on
+some ARM cores), silently: a float model then no longer computes what it was verified to compute.
+This backend asks for ``INFERENCE_PRECISION_HINT=f32`` unless told otherwise (``precision``), and
+``info()`` reports the precision the compiled model really uses (a CPU without native f16 falls
+back to bf16 or f32 when f16 is asked for).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,11 @@ import numpy as np
 
 from edgemri.errors import ModelFileError
 from edgemri.extras import require
-from edgemri.runtime.backends.base import Backend, TensorInfo
+from edgemri.registry import unknown_choice
+from edgemri.runtime.backends.base import BACKENDS, Backend, TensorInfo
+
+#: accepted values of ``precision`` (OpenVINO's element type names for INFERENCE_PRECISION_HINT)
+PRECISIONS = ("f32", "bf16", "f16")
 
 
 def _tensor(port: Any) -> TensorInfo:
@@ -22,26 +33,46 @@ def _tensor(port: Any) -> TensorInfo:
 @dataclass
 class OpenVINOBackend(Backend):
     name: ClassVar[str] = "openvino"
-    suffixes: ClassVar[tuple[str, ...]] = (".xml",)
-    extra: ClassVar[str] = "openvino"
     distributions: ClassVar[tuple[str, ...]] = ("openvino",)
 
+    precision: str = "f32"
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise unknown_choice("OpenVINO inference precision", self.precision, PRECISIONS)
+
+    def compile_config(self) -> dict[str, Any]:
+        """The CPU plugin settings: the inference precision, and the thread count when one is set."""
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": self.precision}
+        if self.threads:
+            config["INFERENCE_NUM_THREADS"] = int(self.threads)
+        return config
+
     def _open(self) -> None:
-        ov = require("openvino", "openvino", "running OpenVINO .xml models")
-        weights = self.path.with_suffix(".bin")
-        if not weights.is_file():
-            raise ModelFileError(f"OpenVINO weights {weights} not found next to {self.path}",
-                                 "Keep model.xml and model.bin together")
-        config = {"INFERENCE_NUM_THREADS": int(self.threads)} if self.threads else {}
+        ov = require("openvino", self.file_format().extra, "running OpenVINO .xml models")
+        for weights in self.file_format().companion_paths(self.path):
+            if not weights.is_file():
+                raise ModelFileError(f"OpenVINO weights {weights} not found next to {self.path}",
+                                     "Keep model.xml and model.bin together")
         try:
             core = ov.Core()
-            self._compiled = core.compile_model(str(self.path), "CPU", config)
-        except Exception as exc:  # noqa: BLE001 - openvino raises RuntimeError subclasses with long messages
-            raise self.corrupt(exc) from None
+            self._compiled = core.compile_model(str(self.path), "CPU", self.compile_config())
+        except Exception as exc:
+            raise self.corrupt(exc) from exc
         self._request = self._compiled.create_infer_request()
         self.input = _tensor(self._compiled.input(0))
         self.output = _tensor(self._compiled.output(0))
 
+    def inference_precision(self) -> str:
+        """The precision the compiled model computes in ("f32", "bf16", ...), as the plugin reports it."""
+        return self._compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+
     def run(self, x: np.ndarray) -> np.ndarray:
         self._request.infer({0: x})
         return np.array(self._request.get_output_tensor(0).data, copy=True)
+
+    def info(self) -> dict[str, Any]:
+        return {**super().info(), "inference_precision": self.inference_precision()}
+
+
+BACKENDS.add(OpenVINOBackend)

@@ -1,4 +1,4 @@
-"""Model registry: one entry per architecture, one small module each.
+"""Model registry: one entry per architecture, one small module each (``MODELS``, see registry.py).
 
 ``build(name, input_shape, num_classes, keras=None, **opts)`` returns a flat functional model whose
 input is float32 NHWC already normalized by the manifest (no Rescaling/augmentation inside) and
@@ -13,22 +13,8 @@ from types import ModuleType
 from typing import Any
 
 from edgemri.errors import UsageError
-from edgemri.registry import Registry
 from edgemri.train.models.common import ModelEntry
-
-MODELS: Registry[ModelEntry] = Registry("architecture")
-
-
-def _register_all() -> None:
-    # Importing the modules registers their entries; they import Keras only inside builders.
-    from edgemri.train.models import convmixer, densenet121, mobilenet, mobilenetv2, simple_cnn
-
-    for module in (mobilenetv2, convmixer, simple_cnn, mobilenet, densenet121):
-        for name, entry in module.ENTRIES.items():
-            MODELS.add(name, entry)
-
-
-_register_all()
+from edgemri.train.models.registry import MODELS
 
 
 def build(name: str, input_shape: tuple[int, int, int], num_classes: int, keras: ModuleType | None = None,

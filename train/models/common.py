@@ -21,8 +21,13 @@ BN_MOMENTUM = 0.9
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """One registered architecture: its builder, its options with defaults, its minimum input size."""
+    """One registered architecture: its builder, its options with defaults, its minimum input size.
 
+    The CLI help, the docs table (edgemri.doctables) and the per-architecture tests all read these
+    fields, so an architecture is described here and nowhere else.
+    """
+
+    name: str
     builder: Callable[..., Any]
     defaults: dict[str, Any] = field(default_factory=dict)
     min_size: int = 32
@@ -55,8 +60,8 @@ def coerce(key: str, value: Any, default: Any) -> Any:
             return int(value)
         if isinstance(default, float):
             return float(value)
-    except ValueError:
-        raise UsageError(f"option {key}={value!r} is not a valid {type(default).__name__}") from None
+    except ValueError as exc:
+        raise UsageError(f"option {key}={value!r} is not a valid {type(default).__name__}") from exc
     return value
 
 
@@ -170,6 +175,6 @@ def load_pretrained(model: Any, path: str | os.PathLike[str]) -> None:
             model.load_weights(str(path), skip_mismatch=True, by_name=True)
         else:
             model.load_weights(str(path), skip_mismatch=True)
-    except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file for the user
+    except Exception as exc:
         raise ModelFileError(f"cannot load weights from {path}: {str(exc)[:300]}",
-                             "Pass an .h5 saved for this architecture (include_top=False ImageNet weights)") from None
+                             "Pass an .h5 saved for this architecture (include_top=False ImageNet weights)") from exc

@@ -13,6 +13,7 @@ from typing import Any
 
 from edgemri.errors import UsageError
 from edgemri.train.models.common import ModelEntry, classifier_head, model_input
+from edgemri.train.models.registry import MODELS
 
 ACTIVATIONS = ("gelu", "relu6", "relu")
 
@@ -52,9 +53,11 @@ def build_convmixer(keras: ModuleType, input_shape: tuple[int, int, int], num_cl
 
 _DEFAULTS = {"dim": 256, "depth": 8, "kernel": 9, "patch": 7, "dropout": 0.0}
 
-ENTRIES = {
-    "convmixer": ModelEntry(build_convmixer, {**_DEFAULTS, "activation": "gelu"}, min_size=16,
-                            description="ConvMixer-256/8, kernel 9, patch 7, exact GELU (paper)"),
-    "convmixer-edge": ModelEntry(build_convmixer, {**_DEFAULTS, "activation": "relu6"}, min_size=16,
-                                 description="ConvMixer with ReLU6: builtin int8 TFLite ops only (no Erf/Flex)"),
-}
+MODELS.add(ModelEntry(
+    name="convmixer", builder=build_convmixer, defaults={**_DEFAULTS, "activation": "gelu"}, min_size=16,
+    description="ConvMixer-256/8, kernel 9, patch 7, exact GELU as in the paper",
+))
+MODELS.add(ModelEntry(
+    name="convmixer-edge", builder=build_convmixer, defaults={**_DEFAULTS, "activation": "relu6"}, min_size=16,
+    description="ConvMixer with ReLU6, so builtin int8 TFLite ops only (exact GELU lowers to Erf, a Flex op)",
+))

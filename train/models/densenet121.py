@@ -6,6 +6,7 @@ from types import ModuleType
 from typing import Any
 
 from edgemri.train.models.common import ModelEntry, flat_application
+from edgemri.train.models.registry import MODELS
 
 
 def build_densenet121(keras: ModuleType, input_shape: tuple[int, int, int], num_classes: int,
@@ -13,7 +14,7 @@ def build_densenet121(keras: ModuleType, input_shape: tuple[int, int, int], num_
     return flat_application(keras, "DenseNet121", input_shape, num_classes, "densenet121", dropout)
 
 
-ENTRIES = {
-    "densenet121": ModelEntry(build_densenet121, {"dropout": 0.2}, min_size=32,
-                              description="DenseNet-121 baseline (keras.applications, flat)"),
-}
+MODELS.add(ModelEntry(
+    name="densenet121", builder=build_densenet121, defaults={"dropout": 0.2}, min_size=32,
+    description="DenseNet-121 baseline of the published notebooks (keras.applications, flat)",
+))

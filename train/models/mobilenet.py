@@ -6,6 +6,7 @@ from types import ModuleType
 from typing import Any
 
 from edgemri.train.models.common import ModelEntry, flat_application
+from edgemri.train.models.registry import MODELS
 
 
 def build_mobilenet(keras: ModuleType, input_shape: tuple[int, int, int], num_classes: int,
@@ -14,7 +15,7 @@ def build_mobilenet(keras: ModuleType, input_shape: tuple[int, int, int], num_cl
     return flat_application(keras, "MobileNet", input_shape, num_classes, "mobilenet", dropout, alpha=alpha)
 
 
-ENTRIES = {
-    "mobilenet": ModelEntry(build_mobilenet, {"alpha": 1.0, "dropout": 0.2}, min_size=32,
-                            description="MobileNet v1 baseline (keras.applications, flat)"),
-}
+MODELS.add(ModelEntry(
+    name="mobilenet", builder=build_mobilenet, defaults={"alpha": 1.0, "dropout": 0.2}, min_size=32,
+    description="MobileNet v1 baseline of the published notebooks (keras.applications, flat)",
+))

@@ -6,6 +6,7 @@ from types import ModuleType
 from typing import Any
 
 from edgemri.train.models.common import ModelEntry, flat_application
+from edgemri.train.models.registry import MODELS
 
 
 def build_mobilenetv2(keras: ModuleType, input_shape: tuple[int, int, int], num_classes: int,
@@ -14,7 +15,7 @@ def build_mobilenetv2(keras: ModuleType, input_shape: tuple[int, int, int], num_
     return flat_application(keras, "MobileNetV2", input_shape, num_classes, "mobilenetv2", dropout, alpha=alpha)
 
 
-ENTRIES = {
-    "mobilenetv2": ModelEntry(build_mobilenetv2, {"alpha": 1.0, "dropout": 0.2}, min_size=32,
-                              description="MobileNetV2 (keras.applications, flat, random init or --weights)"),
-}
+MODELS.add(ModelEntry(
+    name="mobilenetv2", builder=build_mobilenetv2, defaults={"alpha": 1.0, "dropout": 0.2}, min_size=32,
+    description="MobileNetV2 (keras.applications, flat graph, random init or --weights)",
+))

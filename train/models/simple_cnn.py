@@ -6,6 +6,7 @@ from types import ModuleType
 from typing import Any
 
 from edgemri.train.models.common import ModelEntry, classifier_head, model_input
+from edgemri.train.models.registry import MODELS
 
 
 def build_simple_cnn(keras: ModuleType, input_shape: tuple[int, int, int], num_classes: int,
@@ -23,7 +24,7 @@ def build_simple_cnn(keras: ModuleType, input_shape: tuple[int, int, int], num_c
     return keras.Model(inputs, outputs, name="simple_cnn")
 
 
-ENTRIES = {
-    "simple-cnn": ModelEntry(build_simple_cnn, {"filters": "16,32,64", "dropout": 0.2}, min_size=8,
-                             description="3 conv blocks 16/32/64 + BN + max-pool, dropout 0.2, dense head"),
-}
+MODELS.add(ModelEntry(
+    name="simple-cnn", builder=build_simple_cnn, defaults={"filters": "16,32,64", "dropout": 0.2}, min_size=8,
+    description="3 blocks conv3x3 (16/32/64) + BN + ReLU + max-pool, dropout, dense softmax head",
+))
