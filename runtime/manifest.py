@@ -4,20 +4,27 @@ Every model artifact travels with a manifest (a sidecar ``<artifact>.json`` and,
 allows, embedded in the file). It says everything needed to turn an image into the model's input
 and the model's output into labelled probabilities, so nothing about a model is hard-coded
 anywhere else. Schema changes bump ``SCHEMA_VERSION``; readers refuse versions they do not know.
+
+Version 2 (backward compatible: version 1 files still load, their new sections are None) adds three
+optional sections that a model earns after training: ``runtime`` (the fastest measured runtime
+configuration whose outputs still match, from ``edgemri tune``/``bench``), ``calibration``
+(temperature scaling fitted on the validation split, per artifact) and ``ood`` (what the model was
+trained on, so the runtime can say when an image is not that).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from edgemri.errors import ManifestError
 
 SCHEMA = "edgemri.manifest"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1: no runtime / calibration / ood sections
 COLORS = ("gray3", "rgb", "gray")  # gray3: luma replicated to 3 channels (MRI into ImageNet-shaped nets)
 RESIZES = ("bilinear", "nearest")
 LAYOUTS = ("NHWC", "NCHW")
@@ -71,6 +78,39 @@ class OutputSpec:
 
 
 @dataclass(frozen=True)
+class RuntimeHints:
+    """How to run this artifact fastest on the kind of machine it was tuned on (issue 14).
+
+    ``options`` are backend options (LiteRT ``xnnpack``; ONNX Runtime ``graph_optimization``;
+    OpenVINO ``performance_hint`` / ``precision``); ``measured`` records where and how they won.
+    """
+
+    backend: str | None = None
+    threads: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    measured: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Temperature scaling of this artifact's outputs: probabilities become softmax(log p / T)."""
+
+    temperature: float = 1.0
+    fitted_on: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OODGuard:
+    """What the model was trained on, and the score below which an image is 'not what I know'."""
+
+    score: str = "msp"
+    threshold: float = 0.0
+    reference: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Manifest:
     """Everything about a model that is not its weights."""
 
@@ -82,6 +122,9 @@ class Manifest:
     format: str = "keras"
     provenance: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    runtime: RuntimeHints | None = None
+    calibration: Calibration | None = None
+    ood: OODGuard | None = None
 
     def __post_init__(self) -> None:
         _check(len(self.classes) >= 2, "a manifest needs at least two classes")
@@ -120,9 +163,10 @@ class Manifest:
         if not isinstance(data, dict) or data.get("schema") != SCHEMA:
             raise ManifestError(f"{source} is not an edgemri manifest (no \"schema\": \"{SCHEMA}\")")
         version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_VERSIONS:
             raise ManifestError(
-                f"{source} has manifest schema_version {version!r}; this edgemri reads {SCHEMA_VERSION}",
+                f"{source} has manifest schema_version {version!r}; this edgemri reads "
+                f"{', '.join(map(str, READABLE_VERSIONS))}",
                 "Upgrade edgemri or re-export the model with this version",
             )
         try:
@@ -139,6 +183,9 @@ class Manifest:
                 format=str(data.get("format", "keras")),
                 provenance=dict(data.get("provenance") or {}),
                 extra=dict(data.get("extra") or {}),
+                runtime=_section(RuntimeHints, data.get("runtime")),
+                calibration=_section(Calibration, data.get("calibration")),
+                ood=_section(OODGuard, data.get("ood")),
             )
         except ManifestError as exc:
             raise ManifestError(f"{source}: {exc.message}", exc.hint) from exc
@@ -199,6 +246,16 @@ def _quant(value: Any) -> Quantization | None:
     if value is None:
         return None
     return Quantization(scale=float(value["scale"]), zero_point=int(value["zero_point"]))
+
+
+def _section(cls: Any, value: Any) -> Any:
+    """An optional v2 section: None when absent; keys this version does not know are ignored."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise TypeError(f"{cls.__name__} section must be an object, not {type(value).__name__}")
+    known = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in value.items() if k in known})
 
 
 def _check(ok: bool, message: str) -> None:

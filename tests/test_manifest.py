@@ -28,7 +28,30 @@ def test_round_trip_keeps_every_field(tmp_path):
     path = m.save(tmp_path / "m.json")
     back = Manifest.load(path)
     assert back == m
-    assert json.loads(path.read_text())["schema_version"] == 1
+    assert json.loads(path.read_text())["schema_version"] == 2
+
+
+def test_version_1_manifests_still_load_and_v2_sections_round_trip(tmp_path):
+    from edgemri.runtime.manifest import Calibration, OODGuard, RuntimeHints
+
+    old = _manifest().to_dict()
+    old["schema_version"] = 1
+    for key in ("runtime", "calibration", "ood"):
+        old.pop(key)
+    back = Manifest.from_dict(old, "old.json")
+    assert (back.runtime, back.calibration, back.ood) == (None, None, None)
+    rich = _manifest().replace(
+        runtime=RuntimeHints(backend="litert", threads=1, options={"xnnpack": False}, measured={"p50_ms": 2.1}),
+        calibration=Calibration(temperature=1.4, fitted_on="val", metrics={"ece_after": 0.01}),
+        ood=OODGuard(score="msp", threshold=0.42, reference={"color": "gray"}))
+    path = rich.save(tmp_path / "rich.json")
+    data = json.loads(path.read_text())
+    data["runtime"]["from_a_newer_edgemri"] = 1  # unknown keys in a section are ignored
+    again = Manifest.from_dict(data, "rich.json")
+    assert again == rich and again.runtime.options == {"xnnpack": False}
+    data["calibration"] = "hot"
+    with pytest.raises(ManifestError, match="rich.json is malformed"):
+        Manifest.from_dict(data, "rich.json")
 
 
 def test_sidecar_path_appends_json():

@@ -64,25 +64,35 @@ def preset(name: str) -> AugmentConfig:
 
 
 def augment_batch(pixels: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
-    """uint8 (N, H, W, C) -> float32 (N, H, W, C) in [0, 255], each image transformed independently."""
+    """uint8 (N, H, W, C) -> float32 (N, H, W, C) in [0, 255], each image transformed independently.
+
+    Every random draw is made up front, in a fixed order, from ``rng``: the batch depends only on
+    the generator's seed (a resumed run sees the same batches) and never on which thread or core
+    produced it. The warp is OpenCV's (C, SIMD, releases the GIL, so loader threads scale); the
+    photometric change is one fused per-image ``a * x + b`` pass.
+    """
+    n = pixels.shape[0]
     x = pixels.astype(np.float32)
-    if not cfg.enabled:
+    if not cfg.enabled or n == 0:
         return x
-    n = x.shape[0]
-    if cfg.hflip:
-        flip = rng.random(n) < 0.5
-        x[flip] = x[flip, :, ::-1]
-    if cfg.vflip:
-        flip = rng.random(n) < 0.5
-        x[flip] = x[flip, ::-1]
-    if cfg.geometric:
-        x = np.stack([_warp(img, _affine(cfg, img.shape[0], img.shape[1], rng)) for img in x])
-    if cfg.brightness:
-        x += (rng.uniform(-cfg.brightness, cfg.brightness, size=(n, 1, 1, 1)) * 255.0).astype(np.float32)
-    if cfg.contrast:
-        factor = rng.uniform(1 - cfg.contrast, 1 + cfg.contrast, size=(n, 1, 1, 1)).astype(np.float32)
-        mean = x.mean(axis=(1, 2, 3), keepdims=True)
-        x = (x - mean) * factor + mean
+    hflip = rng.random(n) < 0.5 if cfg.hflip else np.zeros(n, bool)
+    vflip = rng.random(n) < 0.5 if cfg.vflip else np.zeros(n, bool)
+    h, w = x.shape[1], x.shape[2]
+    matrices = [_affine(cfg, h, w, rng) for _ in range(n)] if cfg.geometric else []
+    bright = rng.uniform(-cfg.brightness, cfg.brightness, n) * 255.0 if cfg.brightness else np.zeros(n)
+    factor = rng.uniform(1 - cfg.contrast, 1 + cfg.contrast, n) if cfg.contrast else np.ones(n)
+    x[hflip] = x[hflip, :, ::-1]
+    x[vflip] = x[vflip, ::-1]
+    if matrices:
+        for i, matrix in enumerate(matrices):
+            x[i] = _warp(x[i], matrix)
+    if cfg.brightness or cfg.contrast:
+        # brightness b then contrast f about the brightened mean m + b: f*x + (1-f)*m + b
+        mean = x.mean(axis=(1, 2, 3), dtype=np.float64) if cfg.contrast else np.zeros(n)
+        scale = factor.astype(np.float32).reshape(n, 1, 1, 1)
+        shift = ((1.0 - factor) * mean + bright).astype(np.float32).reshape(n, 1, 1, 1)
+        x *= scale
+        x += shift
     return np.clip(x, 0.0, 255.0, out=x)
 
 
@@ -102,20 +112,15 @@ def _affine(cfg: AugmentConfig, h: int, w: int, rng: np.random.Generator) -> np.
 
 
 def _warp(img: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """Bilinear inverse warp of one (H, W, C) float image; outside pixels are 0."""
+    """Bilinear inverse warp of one (H, W, C) float32 image; outside pixels are 0 (black background).
+
+    ``matrix`` maps output to input coordinates, which is OpenCV's ``WARP_INVERSE_MAP`` convention.
+    """
+    from edgemri.extras import require
+
+    cv2 = require("cv2", "train", "training-time augmentation")
     h, w, c = img.shape
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    src_x = matrix[0, 0] * xs + matrix[0, 1] * ys + matrix[0, 2]
-    src_y = matrix[1, 0] * xs + matrix[1, 1] * ys + matrix[1, 2]
-    x0 = np.floor(src_x).astype(np.int64)
-    y0 = np.floor(src_y).astype(np.int64)
-    fx = (src_x - x0)[..., None]
-    fy = (src_y - y0)[..., None]
-    padded = np.zeros((h + 2, w + 2, c), dtype=img.dtype)  # one-pixel zero border absorbs the edges
-    padded[1:-1, 1:-1] = img
-    # Indices into the padded image; anything beyond the image lands on the zero border.
-    x0, x1 = np.clip(x0 + 1, 0, w + 1), np.clip(x0 + 2, 0, w + 1)
-    y0, y1 = np.clip(y0 + 1, 0, h + 1), np.clip(y0 + 2, 0, h + 1)
-    out = (padded[y0, x0] * (1 - fx) * (1 - fy) + padded[y0, x1] * fx * (1 - fy)
-           + padded[y1, x0] * (1 - fx) * fy + padded[y1, x1] * fx * fy)
-    return out.astype(np.float32)
+    out = cv2.warpAffine(img, np.ascontiguousarray(matrix[:2], dtype=np.float64), (w, h),
+                         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT,
+                         borderValue=0)
+    return out.reshape(h, w, c)

@@ -14,7 +14,9 @@ import java.util.Map;
  */
 public final class ModelManifest {
     public static final String SCHEMA = "edgemri.manifest";
-    public static final int SCHEMA_VERSION = 1;
+    public static final int SCHEMA_VERSION = 2;
+    /** Oldest version still read: version 1 lacks the optional runtime / calibration / ood sections. */
+    public static final int MIN_SCHEMA_VERSION = 1;
 
     /** Affine quantization: real = scale * (q - zeroPoint). */
     public static final class Quantization {
@@ -105,9 +107,10 @@ public final class ModelManifest {
         }
         Map<?, ?> data = (Map<?, ?>) root;
         Object version = data.get("schema_version");
-        if (!(version instanceof Double) || ((Double) version).intValue() != SCHEMA_VERSION) {
+        if (!(version instanceof Double) || ((Double) version).intValue() < MIN_SCHEMA_VERSION
+                || ((Double) version).intValue() > SCHEMA_VERSION) {
             throw new ManifestException(source + " has manifest schema_version " + version + "; this app reads "
-                    + SCHEMA_VERSION + ". Update the app or re-export the model");
+                    + MIN_SCHEMA_VERSION + " to " + SCHEMA_VERSION + ". Update the app or re-export the model");
         }
         try {
             Map<?, ?> in = (Map<?, ?>) require(data, "input");

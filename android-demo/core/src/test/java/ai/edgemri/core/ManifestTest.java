@@ -33,7 +33,8 @@ public class ManifestTest {
         String[] bad = {
             "[]",
             INT8.replace("edgemri.manifest", "other"),
-            INT8.replace("\"schema_version\": 1", "\"schema_version\": 2"),
+            INT8.replace("\"schema_version\": 1", "\"schema_version\": 3"),
+            INT8.replace("\"schema_version\": 1", "\"schema_version\": 0"),
             INT8.replace(", \"quantization\": {\"scale\": 0.007843137718737125, \"zero_point\": -1}", ""),
             INT8.replace("\"channels\": 3", "\"channels\": 1"),
             INT8.replace("\"height\": 224", "\"height\": \"big\""),
