@@ -22,7 +22,7 @@ import numpy as np
 from edgemri.atomic import write_json
 from edgemri.convert.calibration import DEFAULT_CALIB_IMAGES
 from edgemri.convert.context import DEFAULT_OPSET, ConvertContext, ConvertOptions
-from edgemri.convert.targets import Target, resolve
+from edgemri.convert.targets import DEFAULT_IO, Target, resolve
 from edgemri.errors import EdgemriError
 from edgemri.extras import EXTRA_OF, available, install_hint
 from edgemri.rundir import RunDir
@@ -53,13 +53,13 @@ def missing_modules(target: Target) -> list[str]:
 def convert(run_path: str | os.PathLike[str], targets: list[str], calib: int = DEFAULT_CALIB_IMAGES, opset: int = DEFAULT_OPSET,
             nchw: bool = False, per_tensor: bool = False, verify: bool = True,
             min_agreement: float | None = None, ov_fp16: bool = False, progress: bool = True,
-            on_result: Any = None) -> list[ConversionResult]:
+            on_result: Any = None, io: str = DEFAULT_IO) -> list[ConversionResult]:
     """Convert ``run_path``'s model.keras to each target under ``RUN/export/<target>/``."""
     run = RunDir.open(run_path)
     chosen = resolve(targets)
     run.manifest()  # fail early (one line) on a missing or broken manifest
     options = ConvertOptions(calib=calib, opset=opset, nchw=nchw, per_tensor=per_tensor, ov_fp16=ov_fp16,
-                             min_agreement=min_agreement, verify=verify, progress=progress)
+                             min_agreement=min_agreement, verify=verify, progress=progress, io=io)
     results = []
     with tempfile.TemporaryDirectory(prefix="edgemri-convert-") as work:
         ctx = ConvertContext(run, options, Path(work))
@@ -80,6 +80,7 @@ class _Reference:
         self._ctx = ctx
         self._data: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._qat: np.ndarray | None = None
+        self._guard: tuple[dict[str, Any], np.ndarray] | None = None
 
     def get(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self._data is None:
@@ -94,6 +95,21 @@ class _Reference:
             ref = keras_probs(self._ctx.keras_model, pixels, self._ctx.manifest.input)
             self._data = (pixels, labels, ref)
         return self._data
+
+    def guard_reference(self) -> tuple[dict[str, Any], np.ndarray]:
+        """(OOD reference, which val images pass the image checks): from RUN/calibration.json when
+        ``edgemri train``/``calibrate`` wrote it, else summarised from the training images now."""
+        if self._guard is None:
+            from edgemri.calibrate import build_reference, images_ok, load_reference
+
+            reference = load_reference(self._ctx.run)
+            pixels = self.get()[0]
+            if reference is None:
+                reference, val = build_reference(self._ctx.run)
+                self._guard = (reference, val.raw_ok(reference) & images_ok(reference, pixels))
+            else:
+                self._guard = (reference, images_ok(reference, pixels))
+        return self._guard
 
     def qat(self) -> np.ndarray:
         """Probabilities of the QAT model (``RUN/qat/saved_model``, fake-quant in float).
@@ -144,10 +160,10 @@ def convert_one(ctx: ConvertContext, target: Target, reference: _Reference | Non
 def verify_artifact(ctx: ConvertContext, target: Target, path: Path, manifest: Manifest,
                     reference: _Reference) -> dict[str, Any]:
     """Run the val split through the artifact; write verification.json and update the sidecar."""
-    from edgemri.convert.verify import artifact_probs, compare
+    from edgemri.convert.verify import artifact_outputs, compare
 
     pixels, labels, ref = reference.get()
-    probs = artifact_probs(path, pixels)
+    probs, floor = artifact_outputs(path, pixels)
     min_agree, max_diff = target.thresholds(ctx.options)
     record = {"target": target.name, "artifact": path.name, "reference": "fp32",
               **compare(labels, ref, probs, min_agree, max_diff)}
@@ -158,11 +174,33 @@ def verify_artifact(ctx: ConvertContext, target: Target, path: Path, manifest: M
         record.update({k: gate[k] for k in ("status", "reason", "top1_agreement", "max_prob_diff",
                                             "mean_prob_diff")}, reference="qat")
         record["vs_fp32"] = agreement(ref, probs)
+    sections = _safety_sections(reference, probs, labels, floor)
+    if sections:
+        record["calibration"] = {"temperature": sections["calibration"].temperature,
+                                 **sections["calibration"].metrics, "msp_threshold": sections["ood"].threshold}
     write_json(path.parent / "verification.json", record)
     summary = {k: record[k] for k in ("status", "images", "accuracy", "fp32_accuracy", "accuracy_delta",
                                       "top1_agreement", "max_prob_diff")}
-    manifest.replace(extra={**manifest.extra, "verification": summary}).save(sidecar_path(path))
+    sections = {"calibration": None, "ood": None, **sections}  # never the Keras model's
+    manifest.replace(extra={**manifest.extra, "verification": summary}, **sections).save(sidecar_path(path))
     return record
+
+
+def _safety_sections(reference: _Reference, probs: np.ndarray, labels: np.ndarray, floor: float) -> dict[str, Any]:
+    """This artifact's own temperature and OOD guard, fitted on its val outputs (issue 17).
+
+    Quantization changes confidence, so an artifact never inherits the Keras model's temperature.
+    A failure here (e.g. the training images moved) leaves the artifact uncalibrated, not failed.
+    """
+    from edgemri.calibrate import calibrate_probs
+
+    try:
+        ref, image_ok = reference.guard_reference()
+        cal, ood = calibrate_probs(probs, labels, floor, ref, image_ok, f"val ({len(labels)} images)")
+    except EdgemriError as exc:
+        log.warning("not calibrated: %s", exc.one_line())
+        return {}
+    return {"calibration": cal, "ood": ood}
 
 
 def _remove_partial(path: Path) -> None:

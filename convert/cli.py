@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 
 from edgemri.convert.calibration import DEFAULT_CALIB_IMAGES, MIN_RECOMMENDED
-from edgemri.convert.targets import ALL, TARGETS
+from edgemri.convert.targets import ALL, DEFAULT_IO, IO_TYPES, TARGETS
 
 
 def _target_help() -> str:
@@ -54,6 +54,9 @@ def convert_command(
     per_tensor: bool = typer.Option(False, "--per-tensor", help="Per-tensor weight quantization (NNAPI/NPUs)."),
     ov_fp16: bool = typer.Option(False, "--ov-fp16", help="OpenVINO: compress weights to float16."),
     min_agreement: float | None = typer.Option(None, "--min-agreement", help=_min_agreement_help()),
+    io: str = typer.Option(DEFAULT_IO, "--io", help=f"Input/output type of the full-integer TFLite targets: "
+                           f"{'|'.join(IO_TYPES)} (int8 inside either way; uint8 is what MediaPipe Tasks and "
+                           "the Android ML binding accept, float32 keeps float I/O)."),
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip verification on the val split."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON instead of a table."),
 ) -> None:
@@ -61,11 +64,15 @@ def convert_command(
     from edgemri.convert.targets import resolve
 
     resolve(list(target))  # an unknown name is one line before any converter (or TensorFlow) loads
+    if io not in IO_TYPES:
+        from edgemri.errors import UsageError
+
+        raise UsageError(f"unknown --io {io!r}", f"Choose from: {', '.join(IO_TYPES)}")
     from edgemri.convert.api import convert
 
     _logging()
     results = convert(run, list(target), calib=calib, opset=opset, nchw=nchw, per_tensor=per_tensor,
-                      verify=not no_verify, min_agreement=min_agreement, ov_fp16=ov_fp16)
+                      verify=not no_verify, min_agreement=min_agreement, ov_fp16=ov_fp16, io=io)
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
     else:
@@ -133,6 +140,22 @@ def inspect_command(
     typer.echo("  ops: " + ", ".join(f"{k} x{v}" for k, v in info["op_counts"].items()))
     for flag in info["flags"] or ["ok: builtin ops only"]:
         typer.echo(f"  {'!' if info['flags'] else ' '} {flag}")
+    if "mediapipe" in info:
+        _print_metadata(info)
+
+
+def _print_metadata(info: dict) -> None:
+    """TFLite: which standard metadata the file carries and what MediaPipe Tasks still needs."""
+    meta = info["metadata"]
+    if meta is None:
+        typer.echo("  metadata: none (no TFLite Model Metadata)")
+    else:
+        norm = (meta["inputs"] or [{}])[0].get("normalization")
+        norm_s = f", normalization mean={norm['mean'][0]:.6g} std={norm['std'][0]:.6g}" if norm else ""
+        typer.echo(f"  metadata: {meta['name']!r} {meta['version']}{norm_s}; files: "
+                   f"{', '.join(meta['associated_files']) or '-'}")
+    for problem in info["mediapipe"] or ["ok: loads in MediaPipe Tasks' ImageClassifier"]:
+        typer.echo(f"  {'!' if info['mediapipe'] else ' '} MediaPipe: {problem}")
 
 
 def register(app: typer.Typer) -> None:

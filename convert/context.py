@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edgemri.convert.calibration import DEFAULT_CALIB_IMAGES, CalibrationSet
+from edgemri.convert.targets import DEFAULT_IO, IO_TYPES  # noqa: F401 - re-exported
 from edgemri.rundir import RunDir
 from edgemri.runtime.manifest import Manifest
 
@@ -29,6 +30,7 @@ class ConvertOptions:
     verify: bool = True
     seed: int = 0
     progress: bool = True
+    io: str = DEFAULT_IO  # full-integer TFLite targets' input/output type (IO_TYPES)
 
 
 class ConvertContext:

@@ -2,7 +2,8 @@
 
 TFLite files are read with the flatbuffer schema module that ships inside the tensorflow wheel
 (``tensorflow/lite/python/schema_py_generated.py``), loaded by file path so only the small
-``flatbuffers`` package is imported, not TensorFlow itself. ONNX uses ``onnx``; OpenVINO IR uses
+``flatbuffers`` package is imported, not TensorFlow itself; their TFLite Model Metadata with the
+metadata schema (``tflite_metadata_schema``), and ``mediapipe`` lists what MediaPipe Tasks would refuse. ONNX uses ``onnx``; OpenVINO IR uses
 ``openvino``. ``inspect_model`` dispatches on the file's format (``edgemri.runtime.formats``). Flags: Flex/custom ops (stock LiteRT on Android or a Pi cannot run them) and
 per-channel quantized weights (NNAPI and many NPUs want per-tensor: convert with --per-tensor).
 """
@@ -26,7 +27,8 @@ _TFL_DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6
 
 
 @functools.lru_cache(maxsize=1)
-def _tflite_schema() -> ModuleType:
+def tflite_schema() -> ModuleType:
+    """tensorflow's TFLite flatbuffer schema module (object API: read, edit and re-pack a model)."""
     require("flatbuffers", "convert", "reading TFLite files")
     spec = importlib.util.find_spec("tensorflow")
     for base in (spec.submodule_search_locations or []) if spec else []:
@@ -56,7 +58,7 @@ def _tensor_info(t: Any) -> dict[str, Any]:
 
 def tflite_summary(flatbuffer: bytes) -> dict[str, Any]:
     """Op counts, I/O tensors, Flex/custom ops and per-channel weights of a TFLite flatbuffer."""
-    schema = _tflite_schema()
+    schema = tflite_schema()
     if len(flatbuffer) < 8 or flatbuffer[4:8] != b"TFL3":
         raise ModelFileError("not a TFLite flatbuffer (no TFL3 identifier)")
     try:
@@ -145,8 +147,92 @@ def openvino_summary(path: Path) -> dict[str, Any]:
 
 
 def tflite_file_summary(path: Path) -> dict[str, Any]:
-    """``tflite_summary`` of a .tflite file (the tflite format's ``inspect``)."""
-    return tflite_summary(Path(path).read_bytes())
+    """``tflite_summary`` of a .tflite file (the tflite format's ``inspect``), plus the TFLite Model
+    Metadata it carries (None when it has none) and what MediaPipe Tasks would refuse."""
+    data = Path(path).read_bytes()
+    info = tflite_summary(data)
+    info["metadata"] = tflite_metadata(data)
+    info["mediapipe"] = mediapipe_problems(info)
+    return info
+
+
+def _text(value: Any) -> str | None:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _metadata_bytes(data: bytes) -> bytes | None:
+    """The ``TFLITE_METADATA`` buffer of a flatbuffer, read without unpacking the weights."""
+    model = tflite_schema().Model.GetRootAsModel(data, 0)
+    for i in range(model.MetadataLength()):
+        entry = model.Metadata(i)
+        if _text(entry.Name()) == "TFLITE_METADATA":
+            return model.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
+    return None
+
+
+def _tensor_metadata(md: ModuleType, t: Any) -> dict[str, Any]:
+    props = t.content.contentProperties if t.content is not None else None
+    colors = {v: k for k, v in vars(md.ColorSpaceType).items() if not k.startswith("_")}
+    units = [u.options for u in t.processUnits or []
+             if u.optionsType == md.ProcessUnitOptions.NormalizationOptions]
+    return {"name": _text(t.name),
+            "image": colors.get(props.colorSpace) if isinstance(props, md.ImagePropertiesT) else None,
+            "normalization": {"mean": [float(v) for v in units[0].mean], "std": [float(v) for v in units[0].std]}
+            if units else None,
+            "labels": [_text(f.name) for f in t.associatedFiles or []
+                       if f.type == md.AssociatedFileType.TENSOR_AXIS_LABELS]}
+
+
+def tflite_metadata(data: bytes) -> dict[str, Any] | None:
+    """The TFLite Model Metadata of a .tflite's bytes (what MediaPipe and TFLite Support read), or None.
+
+    ``missing_files`` lists associated files the metadata names but the appended zip lacks.
+    """
+    from edgemri.convert import tflite_metadata_schema as md
+    from edgemri.runtime.embed import split_tflite
+
+    raw = _metadata_bytes(data)
+    if raw is None:
+        return None
+    try:
+        meta = md.ModelMetadataT.InitFromPackedBuf(bytearray(raw), 0)
+    except Exception as exc:
+        raise ModelFileError(f"the TFLite metadata is corrupt ({type(exc).__name__})",
+                             "Re-convert the model with `edgemri convert`") from exc
+    sub = (meta.subgraphMetadata or [None])[0]
+    inputs = [_tensor_metadata(md, t) for t in (sub.inputTensorMetadata or [])] if sub else []
+    outputs = [_tensor_metadata(md, t) for t in (sub.outputTensorMetadata or [])] if sub else []
+    named = [_text(f.name) for f in meta.associatedFiles or []]
+    named += [n for t in inputs + outputs for n in t["labels"]]
+    files = sorted(split_tflite(data)[1])
+    return {"name": _text(meta.name), "version": _text(meta.version), "author": _text(meta.author),
+            "license": _text(meta.license), "min_parser_version": _text(meta.minParserVersion),
+            "inputs": inputs, "outputs": outputs, "associated_files": files,
+            "missing_files": [n for n in named if n not in files]}
+
+
+def mediapipe_problems(info: dict[str, Any]) -> list[str]:
+    """Why MediaPipe Tasks' ImageClassifier would refuse (or mislabel) this model; empty: it loads."""
+    meta = info.get("metadata")
+    inp, out = info["inputs"][0], info["outputs"][0]
+    problems = []
+    if inp["dtype"] not in ("uint8", "float32"):
+        problems.append(f"input is {inp['dtype']}: MediaPipe takes uint8 or float32; convert with --io uint8")
+    if out["dtype"] not in ("uint8", "float32"):
+        problems.append(f"output is {out['dtype']}: MediaPipe reads uint8 or float32 scores; convert with --io uint8")
+    if meta is None:
+        return [*problems, ("no TFLite Model Metadata (made by an older edgemri or another tool): MediaPipe needs "
+                "input normalization and labels from it; re-convert with `edgemri convert` (edgemri predict "
+                "still works from the sidecar or embedded manifest)")]
+    tensor_in = (meta["inputs"] or [{}])[0]
+    if not tensor_in.get("image"):
+        problems.append("the input metadata has no ImageProperties (colour space)")
+    if inp["dtype"] == "float32" and not tensor_in.get("normalization"):
+        problems.append("float32 input without NormalizationOptions metadata")
+    if not any(t["labels"] for t in meta["outputs"]):
+        problems.append("no TENSOR_AXIS_LABELS file: MediaPipe would report class indices, not names")
+    problems += [f"associated file {n} is named in the metadata but not in the file" for n in meta["missing_files"]]
+    return problems
 
 
 def inspect_model(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -5,6 +5,12 @@ input signature (dynamic batch, fixed H/W/C), so the graph has one input ``input
 ``probabilities``. ``--nchw`` asks tf2onnx to transpose the input (``inputs_as_nchw``) and the
 manifest records layout NCHW so every runtime feeds it channel-first.
 
+ONNX conventions (``apply_conventions``): the dynamic batch dimension is named ``batch`` (tf2onnx
+leaves ``unk__NNN``), and the standard model fields are set beside ``metadata_props["edgemri.manifest"]``:
+``producer_name``/``producer_version`` (edgemri), ``doc_string``, ``model_version``, ``domain``, and
+``metadata_props`` ``labels`` (JSON list of class names in output order), which onnxruntime's
+``InferenceSession.get_modelmeta()`` shows as producer, description, version and custom metadata.
+
 Exact GELU lowers to TF ``Erfc``, which tf2onnx (1.17) cannot convert; a custom op handler
 rewrites it as ``1 - Erf(x)`` (ONNX has ``Erf`` since opset 9).
 """
@@ -26,6 +32,8 @@ from edgemri.extras import require
 from edgemri.runtime.manifest import Manifest
 
 ONNX_TOOLS = ("tf2onnx", "onnx", "onnxruntime")
+BATCH_DIM = "batch"
+DOMAIN = "ai.edgemri"
 
 
 def _erfc_handler(ctx: Any, node: Any, name: str, args: Any) -> Any:
@@ -74,13 +82,52 @@ def _check_onnx(model: Any, target: str) -> None:
                               "Report it with `edgemri inspect` output") from exc
 
 
+def name_batch_dim(model: Any, name: str = BATCH_DIM) -> Any:
+    """Name the leading dynamic axis of the graph's inputs and outputs ``name`` (tf2onnx writes a
+    different ``unk__NNN`` for each), and every other occurrence of those names (value_info)."""
+    ends = [*model.graph.input, *model.graph.output]
+    leading = [v.type.tensor_type.shape.dim[0] for v in ends if v.type.tensor_type.shape.dim]
+    old = {d.dim_param for d in leading if not d.HasField("dim_value") and d.dim_param}
+    for dim in leading:
+        if not dim.HasField("dim_value"):
+            dim.dim_param = name
+    for value in (*ends, *model.graph.value_info):
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.HasField("dim_param") and dim.dim_param in old:
+                dim.dim_param = name
+    return model
+
+
+def apply_conventions(model: Any, manifest: Manifest) -> Any:
+    """Named batch dimension and the standard ModelProto metadata fields (in place; returned)."""
+    import json
+
+    from edgemri import __version__
+
+    name_batch_dim(model)
+    target = manifest.provenance.get("target", "onnx")
+    model.producer_name, model.producer_version, model.domain = "edgemri", __version__, DOMAIN
+    model.model_version = 1
+    model.doc_string = (f"edgemri {manifest.task} {manifest.arch or 'model'} ({target}): image classifier over "
+                        f"{', '.join(manifest.classes)}. Input {manifest.input.layout} float32 "
+                        f"{list(manifest.input.shape[1:])}, pixels p -> p * {manifest.input.scale:.8g} + "
+                        f"{manifest.input.offset:.8g}; output {manifest.output.kind}. Preprocessing and provenance: "
+                        "metadata_props['edgemri.manifest']. Not a medical device.")
+    for prop in list(model.metadata_props):
+        if prop.key == "labels":
+            model.metadata_props.remove(prop)
+    entry = model.metadata_props.add()
+    entry.key, entry.value = "labels", json.dumps(list(manifest.classes))
+    return model
+
+
 def convert_onnx(ctx: ConvertContext, path: Path) -> Manifest:
     model = ctx.onnx_fp32
     manifest = artifact_manifest(ctx.manifest, "onnx", "onnx", layout="NCHW" if ctx.options.nchw else "NHWC",
                                  extra={"opset": ctx.options.opset, "weights": "float32"}, tools=ONNX_TOOLS)
     clone = type(model)()
     clone.CopyFrom(model)
-    write_onnx(path, clone, manifest)
+    write_onnx(path, apply_conventions(clone, manifest), manifest)
     return manifest
 
 
@@ -139,7 +186,7 @@ def convert_onnx_int8(ctx: ConvertContext, path: Path) -> Manifest:
              "per_channel": not ctx.options.per_tensor}
     manifest = artifact_manifest(ctx.manifest, "onnx", "onnx-int8", layout="NCHW" if ctx.options.nchw else "NHWC",
                                  extra=extra, tools=ONNX_TOOLS)
-    write_onnx(path, model, manifest)
+    write_onnx(path, apply_conventions(model, manifest), manifest)
     return manifest
 
 

@@ -24,6 +24,14 @@ if TYPE_CHECKING:
 
 Converter = Callable[["ConvertContext", Path], "Manifest"]
 
+#: I/O tensor types of the full-integer TFLite targets (``convert --io``); int8 inside either way.
+#: uint8 is the default because the standard clients accept nothing else for a quantized image
+#: model (MediaPipe Tasks on Android/iOS/web/Python, the Android Studio ML binding); edgemri's own
+#: runtime, the Android core and the Pi read uint8 and int8 alike, at the cost of one QUANTIZE op
+#: at each end. ``--io int8`` keeps the symmetric int8 I/O that some NPU toolchains want.
+IO_TYPES = ("int8", "uint8", "float32")
+DEFAULT_IO = "uint8"
+
 
 def _lazy(module: str, func: str) -> Converter:
     """Import the converter module only when the target runs (keeps `edgemri --help` light)."""

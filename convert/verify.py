@@ -17,10 +17,22 @@ from edgemri.metrics import agreement
 
 
 def artifact_probs(path: Path, pixels: np.ndarray) -> np.ndarray:
-    """Probabilities of an artifact on prepared uint8 pixels, through the runtime Predictor."""
+    """The artifact's own (uncalibrated) probabilities on prepared uint8 pixels, through the runtime."""
+    return artifact_outputs(path, pixels)[0]
+
+
+def artifact_outputs(path: Path, pixels: np.ndarray) -> tuple[np.ndarray, float]:
+    """(uncalibrated probabilities, the floor a probability of 0 stands for) of one artifact.
+
+    Uncalibrated: verification compares what the graph computes; the temperature fitted on these
+    outputs afterwards (``edgemri.calibrate``) is what changes the probabilities a user sees.
+    """
+    from edgemri.runtime.calibration import probability_floor
     from edgemri.runtime.predictor import Predictor
 
-    return np.asarray(Predictor.load(path).predict_pixels(pixels), dtype=np.float32)
+    predictor = Predictor.load(path)
+    probs = np.asarray(predictor.predict_pixels(pixels), dtype=np.float32)
+    return probs, probability_floor(predictor.output_spec)
 
 
 def compare(labels: np.ndarray, ref_probs: np.ndarray, probs: np.ndarray, min_agreement: float,

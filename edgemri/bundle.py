@@ -17,10 +17,18 @@ Fixture images are the canonical decoded pixels written as PNG (lossless, so eve
 reads the same numbers): ``--fixtures N`` images from the run's val split (or ``--images``),
 plus derived variants that exercise every preprocessing branch: a non-square crop, an image
 smaller than the input (upscaling), a colour image and one with transparency.
+
+``--web`` adds a static page that classifies a dropped or picked image in the browser with the
+same model (docs/web.md): ``index.html``, ``app.js``, ``preprocess.js`` (edgemri's preprocessing
+ported to JavaScript, so the model sees the pixels ``edgemri predict`` feeds it), ``style.css``
+(templates in ``edgemri/web/``) and ``vendor/tasks-vision/``: MediaPipe Tasks Vision's JS bundle
+and WASM files, vendored at build time from the npm package (fetched once with ``npm pack`` into
+``~/.cache/edgemri/web``, or ``--tasks-vision DIR``), so the page fetches nothing from elsewhere.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,6 +37,18 @@ import typer
 FIXTURES_SCHEMA = "edgemri.fixtures"
 FIXTURES_VERSION = 1
 MARKER = "bundle.json"
+
+# --web: the page's own files (package data, edgemri/web/) and what it vendors from npm. The version
+# is pinned because the page is tested against it (tests/test_web_bundle.py, in CI's Chromium).
+WEB_FILES = ("index.html", "app.js", "preprocess.js", "style.css")
+TASKS_VISION = "@mediapipe/tasks-vision"
+TASKS_VISION_VERSION = "1.1.0"
+# The IIFE bundle (a classic script: any static host serves it with a usable type) and both WASM
+# builds: FilesetResolver picks the SIMD one where the browser has SIMD, the other elsewhere.
+TASKS_VISION_FILES = ("vision_bundle.js", "package.json", "wasm/vision_wasm_internal.js",
+                      "wasm/vision_wasm_internal.wasm", "wasm/vision_wasm_nosimd_internal.js",
+                      "wasm/vision_wasm_nosimd_internal.wasm")
+VENDOR_DIR = "vendor/tasks-vision"
 
 
 def register(app: typer.Typer) -> None:
@@ -51,11 +71,23 @@ def bundle_command(
                                                       "instead of the val split.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out even if it is not a previous "
                                                                 "bundle.")] = False,
+    web: Annotated[bool, typer.Option("--web", help="Also write a static web page that classifies an image in "
+                                                   "the browser (MediaPipe Tasks, vendored; docs/web.md).")] = False,
+    tasks_vision: Annotated[Path | None, typer.Option("--tasks-vision", help=f"An unpacked {TASKS_VISION} npm "
+                                                      "package to vendor (default: fetched once with npm into "
+                                                      "~/.cache/edgemri/web).")] = None,
 ) -> None:
-    """Package an exported TFLite model for a phone or a Pi, with parity fixtures for the Android core."""
+    """Package an exported TFLite model for a phone, a Pi or (--web) a browser, with parity fixtures."""
+    if tasks_vision is not None and not web:
+        from edgemri.errors import UsageError
+
+        raise UsageError("--tasks-vision only makes sense with --web", "Add --web, or drop --tasks-vision")
     result = make_bundle(run, out, target=target, n_fixtures=fixtures, images=images or None,
-                         make_zip=zip_, overwrite=overwrite)
+                         make_zip=zip_, overwrite=overwrite, web=web, tasks_vision=tasks_vision)
     typer.echo(f"bundle: {result['out']} ({len(result['fixtures'])} fixtures, model {result['model_bytes']} bytes)")
+    if result.get("web"):
+        typer.echo(f"web:    {Path(result['out']) / 'index.html'} (serve the folder: "
+                   f"python3 -m http.server -d {result['out']}, then open http://localhost:8000/)")
     if result.get("zip"):
         typer.echo(f"zip:    {result['zip']}")
     if android:
@@ -65,7 +97,8 @@ def bundle_command(
 
 # -- the bundle -------------------------------------------------------------------------------------
 def make_bundle(run: Path, out: Path, target: str = "tflite-int8", n_fixtures: int = 4,
-                images: list[Path] | None = None, make_zip: bool = True, overwrite: bool = False) -> dict[str, Any]:
+                images: list[Path] | None = None, make_zip: bool = True, overwrite: bool = False,
+                web: bool = False, tasks_vision: Path | None = None) -> dict[str, Any]:
     """Write the bundle folder (atomically) and its zip; return a summary (also saved as bundle.json)."""
     from edgemri.atomic import atomic_dir, write_json, write_text
 
@@ -74,22 +107,29 @@ def make_bundle(run: Path, out: Path, target: str = "tflite-int8", n_fixtures: i
     from edgemri.runtime.predictor import Predictor
 
     predictor = Predictor.load(model_path)
+    package = None
+    if web:  # every check before anything is written: a refused --web leaves no folder
+        check_web_model(model_path, predictor, Path(run), target)
+        package = tasks_vision_package(tasks_vision)
     # The manifest as the runtime applies it: the model's own (de)quantization parameters.
     manifest = predictor.manifest.replace(input=predictor.input_spec, output=predictor.output_spec)
     sources = _fixture_sources(Path(run), n_fixtures, images)
     with atomic_dir(out) as tmp:
+        _usual_permissions(tmp)  # mkdtemp makes 0700: a static host serving the folder must read it
         model_bytes = model_path.read_bytes()
         (tmp / "model.tflite").write_bytes(model_bytes)
         manifest.save(tmp / "manifest.json")
         write_text(tmp / "labels.txt", "".join(f"{c}\n" for c in manifest.classes))
         entries = write_fixtures(tmp / "fixtures", predictor, manifest, sources)
-        write_text(tmp / "README.md", _device_readme(target, manifest, len(entries)))
+        write_text(tmp / "README.md", _device_readme(target, manifest, len(entries), web=package is not None))
         summary = {
             "target": target, "model": "model.tflite", "model_bytes": len(model_bytes),
             "model_sha256": _sha256(model_bytes), "manifest": "manifest.json", "sidecar_source": str(sidecar),
             "source_run": str(Path(run).resolve()), "classes": list(manifest.classes),
             "fixtures": [e["name"] for e in entries], "backend": predictor.backend,
         }
+        if package is not None:
+            summary["web"] = write_web(tmp, package)
         write_json(tmp / MARKER, summary)
     summary["out"] = str(out)
     if make_zip:
@@ -117,6 +157,12 @@ def _artifact(run: Path, target: str) -> tuple[Path, Path]:
         raise RunError(f"{sidecar} (the model's manifest) not found",
                        f"Re-run `edgemri convert {run} --target {target}`, which writes it")
     return model, sidecar
+
+
+def _usual_permissions(folder: Path) -> None:
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(folder, 0o777 & ~mask)
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
@@ -279,9 +325,121 @@ def copy_to_android(bundle: Path, project: Path | None = None) -> Path:
     return assets
 
 
-def _device_readme(target: str, manifest: Any, n_fixtures: int) -> str:
+# -- the web page ----------------------------------------------------------------------------------
+def check_web_model(model: Path, predictor: Any, run: Path, target: str) -> None:
+    """Refuse a model MediaPipe Tasks would refuse in the page, with the command that fixes it."""
+    from edgemri.errors import MissingExtraError, UsageError
+
+    fix = f"Re-convert it: `edgemri convert {run} --target {target}` (uint8 I/O is the default), then bundle again"
+    for what, spec in (("input", predictor.input_spec), ("output", predictor.output_spec)):
+        if spec.dtype not in ("uint8", "float32"):
+            raise UsageError(f"--web runs {model} in MediaPipe Tasks, which refuses its {spec.dtype} {what}", fix)
+    try:
+        from edgemri.convert.inspect import inspect_model
+
+        problems = inspect_model(model)["mediapipe"]
+    except (ImportError, MissingExtraError):  # no flatbuffers/tensorflow schema here: the dtype check stands
+        return
+    if problems:
+        raise UsageError(f"--web: MediaPipe Tasks would refuse {model}: {problems[0]}", fix)
+
+
+def web_cache() -> Path:
+    """Where fetched npm packages are kept: ``$XDG_CACHE_HOME/edgemri/web`` (default ``~/.cache``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "edgemri" / "web"
+
+
+def tasks_vision_package(given: Path | None = None) -> Path:
+    """An unpacked ``@mediapipe/tasks-vision``: ``given``, else the cached pinned version (fetched once)."""
+    if given is not None:
+        return _checked_package(Path(given))
+    cached = web_cache() / f"tasks-vision-{TASKS_VISION_VERSION}"
+    if not (cached / "package.json").is_file():
+        fetch_npm_package(f"{TASKS_VISION}@{TASKS_VISION_VERSION}", cached)
+    return _checked_package(cached)
+
+
+def _checked_package(folder: Path) -> Path:
+    """``folder`` (or ``folder/package``, as ``npm pack`` unpacks) if it holds every vendored file."""
+    import json
+
+    from edgemri.errors import UsageError
+
+    root = folder / "package" if (folder / "package" / "package.json").is_file() else folder
+    missing = [f for f in TASKS_VISION_FILES if not (root / f).is_file()]
+    try:
+        name = json.loads((root / "package.json").read_text()).get("name") if not missing else None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{root / 'package.json'} is unreadable: {exc}",
+                         f"Pass an unpacked {TASKS_VISION} package to --tasks-vision") from exc
+    if missing or name != TASKS_VISION:
+        what = f"lacks {missing[0]}" if missing else f"is {name!r}"
+        raise UsageError(f"{folder} is not an unpacked {TASKS_VISION} package: it {what}",
+                         f"`npm pack {TASKS_VISION}@{TASKS_VISION_VERSION}` and untar it, or drop --tasks-vision "
+                         "to let edgemri fetch it")
+    return root
+
+
+def fetch_npm_package(spec: str, dest: Path) -> None:
+    """``npm pack SPEC`` and unpack it to ``dest`` (atomically: a failed fetch leaves no half folder)."""
+    import shutil
+    import subprocess
+    import tarfile
+    import tempfile
+
+    from edgemri.errors import MissingExtraError
+
+    hint = f"Install Node.js and npm (Debian: apt-get install npm), or pass --tasks-vision DIR (`npm pack {spec}`, untarred)"
+    npm = shutil.which("npm")
+    if npm is None:
+        raise MissingExtraError(f"npm not found: --web vendors {spec} into the page, fetched once into {dest.parent}",
+                                hint)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".fetch-", dir=dest.parent) as tmp:
+        try:
+            proc = subprocess.run([npm, "pack", spec, "--pack-destination", tmp, "--no-fund", "--no-audit"],
+                                  capture_output=True, text=True, timeout=600, check=False, cwd=tmp)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise MissingExtraError(f"npm pack {spec} did not run: {exc}", hint) from exc
+        tarballs = sorted(Path(tmp).glob("*.tgz"))
+        if proc.returncode != 0 or not tarballs:
+            lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines()
+                     if ln.strip() and "code" not in ln.split()[:3] and "complete log" not in ln]
+            reason = lines[0] if lines else f"exit code {proc.returncode}"  # npm's first real error line
+            raise MissingExtraError(f"npm pack {spec} failed (no network or npm registry?): {reason}", hint)
+        with tarfile.open(tarballs[0]) as tar:
+            tar.extractall(Path(tmp) / "x", filter="data")
+        try:
+            os.replace(Path(tmp) / "x" / "package", dest)
+        except OSError:  # another process fetched it meanwhile: keep theirs
+            if not (dest / "package.json").is_file():
+                raise
+
+
+def write_web(folder: Path, package: Path) -> dict[str, Any]:
+    """The page (edgemri/web templates) and the vendored MediaPipe files into the bundle folder."""
+    import importlib.resources
+    import json
+
+    from edgemri.atomic import write_bytes
+
+    templates = importlib.resources.files("edgemri") / "web"
+    for name in WEB_FILES:
+        write_bytes(folder / name, (templates / name).read_bytes())
+    vendored = 0
+    for rel in TASKS_VISION_FILES:
+        data = (package / rel).read_bytes()
+        write_bytes(folder / VENDOR_DIR / rel, data)
+        vendored += len(data)
+    version = json.loads((package / "package.json").read_text()).get("version")
+    return {"page": "index.html", "runtime": f"{TASKS_VISION}@{version}", "vendor": VENDOR_DIR,
+            "vendored_bytes": vendored}
+
+
+def _device_readme(target: str, manifest: Any, n_fixtures: int, web: bool = False) -> str:
     spec = manifest.input
-    quant = (f"int8 input: q = clip(rint((p * {spec.scale!r} + {spec.offset!r}) / {spec.quantization.scale!r}) "
+    quant = (f"{spec.dtype} input: q = clip(rint((p * {spec.scale!r} + {spec.offset!r}) / {spec.quantization.scale!r}) "
              f"+ {spec.quantization.zero_point})" if spec.quantization else
              f"float32 input: x = p * {spec.scale!r} + {spec.offset!r}")
     return f"""# edgemri device bundle ({target})
@@ -305,6 +463,14 @@ Android: copy model.tflite and manifest.json into `android-demo/app/src/main/ass
 (`edgemri bundle RUN --target {target} --out DIR --android` does it), then build the app
 (android-demo/README.md). The JVM parity test: `android-demo/core/run-tests.sh fixtures/`.
 
-Not a medical device: research and engineering demonstration only.
+{_WEB_README if web else ""}Not a medical device: research and engineering demonstration only.
+"""
+
+
+_WEB_README = f"""Browser (`--web`): `index.html` classifies a dropped or picked image with this model in
+MediaPipe Tasks ({VENDOR_DIR}/, WASM on the CPU; nothing is fetched from elsewhere). Serve the
+folder from any static host, e.g. `python3 -m http.server` here, and open http://localhost:8000/
+(browsers do not let a page read its model from file://). docs/web.md has the details.
+
 """
 

@@ -50,14 +50,14 @@ def _root(
 
 def _register_all() -> None:
     # Imports here must stay light: each module defers heavy imports into its command bodies.
-    from edgemri import bundle, pipeline
+    from edgemri import bundle, calibrate, pipeline
     from edgemri.bench import cli as bench_cli
     from edgemri.convert import cli as convert_cli
     from edgemri.data import cli as data_cli
     from edgemri.runtime import cli as runtime_cli
     from edgemri.train import cli as train_cli
 
-    for module in (data_cli, train_cli, convert_cli, runtime_cli, bench_cli, bundle, pipeline):
+    for module in (data_cli, train_cli, convert_cli, runtime_cli, bench_cli, bundle, pipeline, calibrate):
         module.register(app)
 
 

@@ -46,18 +46,29 @@ def predict(
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed inferences before the first image.")] = 0,
     manifest: Annotated[Path | None, typer.Option("--manifest",
                                                   help="Manifest JSON (default: <model>.json, else embedded).")] = None,
+    hints: Annotated[bool | None, typer.Option("--hints/--no-hints", help="Use the manifest's tuned runtime "
+                                               "hints (edgemri tune; default: yes unless EDGEMRI_HINTS=0). "
+                                               "--threads wins over the hinted threads.")] = None,
+    precision: Annotated[str | None, typer.Option("--precision", help="OpenVINO inference precision: f32 "
+                                                  "(default), bf16 or f16 (opt-in; other backends: "
+                                                  "an error).")] = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip images that cannot be decoded (exit 0).")] = False,
+    reject_ood: Annotated[bool, typer.Option("--reject-ood", help="Exit 3 when the out-of-distribution guard "
+                                             "rejects any image.")] = False,
 ) -> None:
     """Classify images with an exported model (no TensorFlow needed).
 
     Files that cannot be decoded are reported one line each on stderr and the rest are still
-    predicted; the exit code is 2 when any failed, unless --skip-bad.
+    predicted; the exit code is 2 when any failed, unless --skip-bad. Each image gets the
+    out-of-distribution guard's verdict (``guard off`` for a manifest without an ``ood`` section);
+    with --reject-ood the exit code is 3 when any image was rejected.
     """
     from edgemri.errors import DataError, ImageDecodeError
     from edgemri.runtime.predictor import Predictor
 
     files = expand_images(images)
-    predictor = Predictor.load(model, threads=threads, backend=backend, manifest=manifest)
+    predictor = Predictor.load(model, threads=threads, backend=backend, manifest=manifest, hints=hints,
+                               precision=precision)
     predictor.warmup(warmup)
     results, failed = [], 0
     for path in files:
@@ -76,33 +87,75 @@ def predict(
         _print_table(results, top, predictor)
     if not results:
         raise DataError(f"none of the {len(files)} image(s) could be decoded")
+    rejected = _guard_summary(results)
     if failed and not skip_bad:
         typer.echo(f"{failed} of {len(files)} image(s) failed", err=True)
         raise typer.Exit(code=2)
+    if rejected and reject_ood:
+        raise typer.Exit(code=3)
+
+
+def _guard_summary(results: list) -> int:
+    """One stderr line on the out-of-distribution guard (off, or how many it rejected)."""
+    verdicts = [r.verdict for r in results if r.verdict is not None]
+    if not verdicts or verdicts[0].in_distribution is None:
+        typer.echo(f"out-of-distribution {verdicts[0].reason if verdicts else 'guard off'}", err=True)
+        return 0
+    rejected = sum(1 for v in verdicts if v.in_distribution is False)
+    if rejected:
+        typer.echo(f"out-of-distribution guard rejected {rejected} of {len(results)} image(s)", err=True)
+    return rejected
 
 
 def _print_table(results: list, top: int, predictor) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{predictor.path} ({predictor.backend}, {predictor.manifest_source})")
+    table = Table(title=f"{predictor.path} ({runtime_label(predictor)}; {predictor.manifest_source})")
     table.add_column("image", overflow="fold")
     table.add_column("label")
     table.add_column("prob", justify="right")
     if top > 1:
         table.add_column(f"top {top}")
     table.add_column("ms (decode/prep/infer)", justify="right")
+    table.add_column("in distribution", overflow="fold")
     for pred in results:
         t = pred.timings
         row = [_short(pred.path), pred.label, f"{pred.confidence:.3f}"]
         if top > 1:
             row.append(", ".join(f"{c} {p:.3f}" for c, p in pred.top(top)))
         row.append(f"{t['decode']:.1f}/{t['preprocess']:.1f}/{t['inference']:.1f}")
+        row.append(_verdict_cell(pred.verdict))
         table.add_row(*row)
     console = Console(file=sys.stdout)
     if not console.is_terminal:  # piped: do not squeeze paths into 80 columns
         console = Console(file=sys.stdout, width=200)
     console.print(table)
+
+
+def _verdict_cell(verdict) -> str:
+    """``yes`` / ``NO: <reason>`` / ``guard off`` for the table."""
+    if verdict is None or verdict.in_distribution is None:
+        return "guard off"
+    return "yes" if verdict.in_distribution else f"NO: {verdict.reason}"
+
+
+def runtime_label(predictor) -> str:
+    """"litert, 1 thread, xnnpack off, hints: used": how the model ran, reduced precision named."""
+    info = predictor.engine.info()
+    parts = [predictor.backend]
+    if info.get("threads"):
+        parts.append(f"{info['threads']} thread{'s' if info['threads'] > 1 else ''}")
+    for key, value in (info.get("options") or {}).items():
+        if key == "precision":
+            if value != "f32":
+                parts.append(f"{value} precision (opt-in, computes {info.get('inference_precision', value)})")
+        else:
+            parts.append(f"{key} {'on' if value is True else 'off' if value is False else value}")
+    runtime = getattr(predictor, "runtime", None)
+    if runtime is not None:
+        parts.append(f"hints: {runtime.hints}")
+    return ", ".join(parts)
 
 
 def _short(path: str | None) -> str:

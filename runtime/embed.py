@@ -34,10 +34,19 @@ OPENVINO_KEY = "edgemri_manifest"
 # -- TFLite ------------------------------------------------------------------------------------
 def embed_tflite(model_bytes: bytes, manifest: Manifest) -> bytes:
     """Return ``model_bytes`` with a zip holding ``manifest.json`` appended (replacing an old one)."""
+    return embed_files(model_bytes, {TFLITE_MEMBER: manifest.to_json().encode("utf-8")}, what="a manifest")
+
+
+def embed_files(model_bytes: bytes, files: dict[str, bytes], what: str = "associated files") -> bytes:
+    """``model_bytes`` with ``files`` in its appended zip (other members kept, same names replaced).
+
+    The TFLite Metadata convention: the metadata names associated files (``labels.txt``) that
+    MediaPipe and the TFLite Support library read from this zip; LiteRT ignores the trailing bytes.
+    """
     flatbuffer, members = _split_tflite(model_bytes)
     if len(flatbuffer) < 8 or flatbuffer[4:8] != b"TFL3":
-        raise ModelFileError("cannot embed a manifest: the bytes are not a TFLite flatbuffer (no TFL3 identifier)")
-    members[TFLITE_MEMBER] = manifest.to_json().encode("utf-8")
+        raise ModelFileError(f"cannot embed {what}: the bytes are not a TFLite flatbuffer (no TFL3 identifier)")
+    members.update(files)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
         for name, data in members.items():
@@ -57,6 +66,11 @@ def _split_tflite(data: bytes) -> tuple[bytes, dict[str, bytes]]:
             return data[:start], {info.filename: zf.read(info) for info in infos}
     except (zipfile.BadZipFile, OSError, ValueError):
         return data, {}
+
+
+def split_tflite(data: bytes) -> tuple[bytes, dict[str, bytes]]:
+    """(flatbuffer bytes, associated files by name) of a .tflite's contents."""
+    return _split_tflite(data)
 
 
 def tflite_manifest_text(path: Path) -> str | None:

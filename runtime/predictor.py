@@ -10,6 +10,8 @@ scale and zero point (the manifest's copy must agree), integer outputs dequantiz
 from __future__ import annotations
 
 import dataclasses
+import functools
+import logging
 import math
 import os
 import time
@@ -23,7 +25,9 @@ import numpy as np
 from edgemri.errors import ManifestError, ModelFileError, UsageError
 from edgemri.runtime.backends import Backend, TensorInfo, backend_for
 from edgemri.runtime.backends.base import check_model_file
+from edgemri.runtime.calibration import apply_temperature, probability_floor
 from edgemri.runtime.embed import read_embedded
+from edgemri.runtime.guard import Guard, Verdict
 from edgemri.runtime.images import load_image
 from edgemri.runtime.manifest import InputSpec, Manifest, OutputSpec, Quantization, sidecar_path
 from edgemri.runtime.preprocess import postprocess, prepare_pixels, to_model_input
@@ -33,7 +37,11 @@ Item = str | os.PathLike[str] | np.ndarray
 
 @dataclass
 class Prediction:
-    """One image's result. ``timings`` are milliseconds: decode, preprocess, inference."""
+    """One image's result. ``timings`` are milliseconds: decode, preprocess, inference.
+
+    ``probabilities`` are calibrated when the manifest has a temperature; ``verdict`` is the
+    out-of-distribution guard's answer (``in_distribution`` None: the manifest has no guard).
+    """
 
     path: str | None
     label: str
@@ -41,6 +49,11 @@ class Prediction:
     probabilities: np.ndarray
     classes: tuple[str, ...]
     timings: dict[str, float] = field(default_factory=dict)
+    verdict: Verdict | None = None
+
+    @property
+    def in_distribution(self) -> bool | None:
+        return self.verdict.in_distribution if self.verdict else None
 
     @property
     def confidence(self) -> float:
@@ -57,6 +70,9 @@ class Prediction:
             "probabilities": {c: round(float(p), 6) for c, p in zip(self.classes, self.probabilities)},
             "timings_ms": {k: round(v, 3) for k, v in self.timings.items()},
         }
+        if self.verdict is not None:
+            out["in_distribution"] = self.verdict.in_distribution
+            out["ood_reason"] = self.verdict.reason
         if top:
             out["top"] = [[c, round(p, 6)] for c, p in self.top(top)]
         return out
@@ -64,6 +80,8 @@ class Prediction:
 
 class Predictor:
     """A loaded model plus its manifest. Build with ``Predictor.load``."""
+
+    runtime: RuntimeChoice | None = None  # how ``load`` chose backend, threads and options (hints)
 
     def __init__(self, backend: Backend, manifest: Manifest, path: Path, manifest_source: str):
         self._backend = backend
@@ -76,16 +94,29 @@ class Predictor:
     # -- construction --------------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | os.PathLike[str], threads: int | None = None, backend: str | None = None,
-             manifest: Manifest | str | os.PathLike[str] | None = None) -> Predictor:
-        """Open a .tflite/.onnx/.xml model with its manifest; raise one-line errors on mismatch."""
+             manifest: Manifest | str | os.PathLike[str] | None = None, *, hints: bool | None = None,
+             precision: str | None = None, options: dict[str, Any] | None = None) -> Predictor:
+        """Open a .tflite/.onnx/.xml model with its manifest; raise one-line errors on mismatch.
+
+        The manifest's runtime hints (``edgemri tune``) choose the threads and backend options
+        unless ``hints=False`` or ``EDGEMRI_HINTS=0``; explicit ``threads``, ``options`` and
+        ``precision`` (OpenVINO only) win over them. ``predictor.runtime`` says what was used.
+        """
         path = Path(path)
         check_model_file(path)
         if threads is not None and threads < 1:
             raise UsageError(f"threads must be at least 1, not {threads}")
-        engine = backend_for(path, backend).load(path, threads)
-        found, source = resolve_manifest(path, manifest)
+        try:
+            found, source = resolve_manifest(path, manifest)
+        except ManifestError:
+            backend_for(path, backend).load(path, threads)  # a corrupt model file is the error to report first
+            raise
+        choice = choose_runtime(path, found, backend, threads, options, precision, hints)
+        engine, choice = open_backend(path, choice)
         found.check_model_io(engine.input.shape, engine.output.shape, f"{path} with {source}")
-        return cls(engine, found, path, source)
+        predictor = cls(engine, found, path, source)
+        predictor.runtime = choice
+        return predictor
 
     # -- properties ----------------------------------------------------------------------------
     @property
@@ -101,18 +132,39 @@ class Predictor:
         return self.manifest.classes
 
     def info(self) -> dict[str, Any]:
-        return {**self._backend.info(), "manifest": self.manifest_source,
-                "input_spec": dataclasses.asdict(self.input_spec)}
+        out = {**self._backend.info(), "manifest": self.manifest_source,
+               "input_spec": dataclasses.asdict(self.input_spec)}
+        if self.runtime is not None:
+            out["runtime"] = self.runtime.to_dict()
+        return out
 
     # -- inference -----------------------------------------------------------------------------
     def run_raw(self, x: np.ndarray) -> np.ndarray:
         """The backend's raw output for an input already in the model's dtype and layout."""
         return self._backend.run(x)
 
-    def predict_pixels(self, pixels: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    @functools.cached_property
+    def temperature(self) -> float:
+        """The manifest's fitted temperature (1.0 without a calibration section)."""
+        cal = self.manifest.calibration
+        return float(cal.temperature) if cal is not None else 1.0
+
+    @functools.cached_property
+    def guard(self) -> Guard:
+        """The out-of-distribution guard of the manifest's ``ood`` section (off without one)."""
+        return Guard(self.manifest.ood)
+
+    def calibrate(self, probs: np.ndarray) -> np.ndarray:
+        """Raw postprocessed probabilities -> temperature-scaled ones (identity at T = 1)."""
+        return apply_temperature(probs, self.temperature, "probabilities", probability_floor(self.output_spec))
+
+    def predict_pixels(self, pixels: np.ndarray, batch_size: int = 32, calibrated: bool = False) -> np.ndarray:
         """Prepared uint8 pixels (N, H, W, C) -> probabilities (N, classes) float32.
 
         Runs per image when the model is frozen to batch 1, else in chunks of ``batch_size``.
+        By default the model's own probabilities: what conversion verification and the bench's
+        agreement with FP32 compare (a temperature is not a conversion error). ``calibrated=True``
+        applies the manifest's temperature, as ``predict_one``/``predict`` always do.
         """
         if pixels.ndim == 3:
             pixels = pixels[None]
@@ -132,7 +184,8 @@ class Predictor:
             outs.append(postprocess(raw, self.output_spec))
         if not outs:
             return np.zeros((0, self.manifest.num_classes), dtype=np.float32)
-        return np.concatenate(outs, axis=0)
+        probs = np.concatenate(outs, axis=0)
+        return self.calibrate(probs) if calibrated else probs
 
     def predict_one(self, item: Item) -> Prediction:
         """One image path or canonical uint8 array -> Prediction with per-stage timings."""
@@ -144,15 +197,17 @@ class Predictor:
         else:
             arr = np.asarray(item)
         t1 = time.perf_counter()
-        x = to_model_input(prepare_pixels(arr, self.input_spec), self.input_spec)
+        pixels = prepare_pixels(arr, self.input_spec)
+        x = to_model_input(pixels, self.input_spec)
         t2 = time.perf_counter()
         raw = self.run_raw(x)
         t3 = time.perf_counter()
-        probs = postprocess(raw, self.output_spec)[0]
+        probs = self.calibrate(postprocess(raw, self.output_spec))[0]
+        verdict = self.guard.check(arr, pixels, probs)
         index = int(np.argmax(probs))
         timings = {"decode": (t1 - t0) * 1e3 if path else 0.0, "preprocess": (t2 - t1) * 1e3,
                    "inference": (t3 - t2) * 1e3}
-        return Prediction(path, self.classes[index], index, probs, self.classes, timings)
+        return Prediction(path, self.classes[index], index, probs, self.classes, timings, verdict)
 
     def predict(self, items: Iterable[Item]) -> list[Prediction]:
         """Predict each item (paths or arrays); a bad image raises ImageDecodeError naming it."""
@@ -165,6 +220,127 @@ class Predictor:
         x = to_model_input(pixels, spec)
         for _ in range(max(0, n)):
             self.run_raw(x)
+
+
+# -- runtime hints (issue 14): which backend, threads and options a model runs with ---------------
+HINTS_ENV = "EDGEMRI_HINTS"
+_ENV_BOOL = {"0": False, "false": False, "off": False, "no": False, "1": True, "true": True, "on": True, "yes": True}
+log = logging.getLogger("edgemri.runtime")
+
+
+@dataclass(frozen=True)
+class RuntimeChoice:
+    """How a Predictor runs its model and why: the manifest's hints, minus what overrode them.
+
+    ``hints`` says what happened to them ("used", "off: --no-hints", "none in the manifest", ...);
+    ``options`` are the backend options asked for (the backend fills in engine defaults).
+    """
+
+    backend: str
+    threads: int | None
+    options: dict[str, Any]
+    hints: str
+    fallback: RuntimeChoice | None = None  # the defaults, when the hints chose something
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"backend": self.backend, "threads": self.threads, "options": dict(self.options),
+                "hints": self.hints}
+
+
+def hints_enabled(flag: bool | None) -> tuple[bool, str]:
+    """(use the hints?, why): an explicit flag wins, then ``EDGEMRI_HINTS``, then on."""
+    if flag is not None:
+        return flag, "" if flag else "off: --no-hints"
+    raw = os.environ.get(HINTS_ENV, "").strip().lower()
+    if not raw:
+        return True, ""
+    if raw not in _ENV_BOOL:
+        raise UsageError(f"{HINTS_ENV}={os.environ[HINTS_ENV]!r} is not valid", "Use 0 (ignore the hints) or 1")
+    return _ENV_BOOL[raw], "" if _ENV_BOOL[raw] else f"off: {HINTS_ENV}=0"
+
+
+def choose_runtime(path: Path, manifest: Manifest, backend: str | None = None, threads: int | None = None,
+                   options: dict[str, Any] | None = None, precision: str | None = None,
+                   hints: bool | None = None) -> RuntimeChoice:
+    """The backend, threads and options to load ``path`` with.
+
+    The manifest's ``runtime`` hints fill in what the caller left open: explicit ``backend``,
+    ``threads``, ``options`` and ``precision`` win. Hints that cannot apply here (an unknown
+    backend or option, a value this edgemri does not accept, a precision) are dropped with a
+    warning, never an error: the model still runs, on its defaults. Bad *explicit* values are
+    a ``UsageError``.
+    """
+    from edgemri.runtime.backends import BACKENDS
+
+    default = backend_for(path, backend)
+    explicit = dict(options or {})
+    if precision is not None:
+        if "precision" not in {o.name for o in default.OPTIONS}:
+            raise UsageError(f"--precision applies to OpenVINO models only; {path.name} runs on {default.name}",
+                             "Leave --precision out (this backend computes float models in float32)")
+        explicit["precision"] = precision
+    default.check_options(explicit)
+    use, why = hints_enabled(hints)
+    hint = manifest.runtime
+    if hint is None or not use:
+        return RuntimeChoice(default.name, threads, explicit, why or "none")
+    name = hint.backend or default.name
+    if backend is not None and name != default.name:
+        return RuntimeChoice(default.name, threads, explicit, f"not used: tuned for {name}, --backend {backend}")
+    if name not in BACKENDS.names():
+        log.warning("runtime hints of %s name backend %r, which this edgemri does not have; running on %s "
+                    "with its defaults", path, name, default.name)
+        return RuntimeChoice(default.name, threads, explicit, f"ignored: unknown backend {name!r}")
+    cls = BACKENDS.get(name)
+    hinted = {**_usable_hint_options(cls, hint.options, path), **explicit}
+    n_threads = threads if threads is not None else _hint_threads(hint.threads, path)
+    plain = RuntimeChoice(default.name, threads, explicit, "ignored: the hinted configuration did not load")
+    return RuntimeChoice(name, n_threads, hinted, "used", fallback=plain)
+
+
+def _usable_hint_options(cls: type[Backend], options: Any, path: Path) -> dict[str, Any]:
+    """The hint's options this backend accepts; the rest are dropped with a warning each."""
+    known = {o.name: o for o in cls.OPTIONS}
+    usable: dict[str, Any] = {}
+    for key, value in (options or {}).items() if isinstance(options, dict) else ():
+        option = known.get(key)
+        if option is None or not option.tuned or not option.accepts(value):
+            why = "not an option of" if option is None else \
+                "not tunable (opt in explicitly) on" if not option.tuned else "not a valid value for"
+            log.warning("runtime hint %s=%r of %s is %s the %s backend; ignored", key, value, path, why, cls.name)
+            continue
+        usable[key] = value
+    return usable
+
+
+def _hint_threads(value: Any, path: Path) -> int | None:
+    """The hint's thread count, at most this machine's usable cores (it may have been tuned on a bigger one)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        log.warning("runtime hint threads=%r of %s is not a positive integer; ignored", value, path)
+        return None
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or value
+    return min(value, cores)
+
+
+def open_backend(path: Path, choice: RuntimeChoice) -> tuple[Backend, RuntimeChoice]:
+    """Load the chosen configuration; when the hints' choice cannot load, warn and load the defaults."""
+    from edgemri.errors import EdgemriError
+    from edgemri.runtime.backends import BACKENDS
+
+    try:
+        return BACKENDS.get(choice.backend).load(path, choice.threads, **choice.options), choice
+    except EdgemriError as exc:
+        if choice.fallback is None:
+            raise
+        log.warning("%s: the runtime hints (%s, threads %s, options %s) did not load (%s); running on the "
+                    "defaults", path, choice.backend, choice.threads, choice.options, exc.one_line())
+        plain = choice.fallback
+        return BACKENDS.get(plain.backend).load(path, plain.threads, **plain.options), plain
 
 
 # -- manifest resolution and reconciliation -----------------------------------------------------

@@ -149,3 +149,15 @@ def test_float_bundle(tmp_path, target, make_export_run, varied_images):
     e = fx["fixtures"][0]
     spec = Manifest.load(out / "manifest.json").input
     assert (out / "fixtures" / e["input"]).stat().st_size == spec.height * spec.width * spec.channels * 4
+
+
+def test_plain_bundle_writes_no_web_page(tmp_path, make_export_run):
+    """--web is opt-in: without it the bundle is what it was (no page, no vendored MediaPipe)."""
+    from edgemri.bundle import VENDOR_DIR, WEB_FILES
+
+    run = make_export_run(tmp_path)
+    out = tmp_path / "b"
+    assert main(["bundle", str(run), "--out", str(out), "--fixtures", "0", "--no-zip"]) == 0
+    assert not any((out / name).exists() for name in WEB_FILES) and not (out / VENDOR_DIR).exists()
+    assert "web" not in json.loads((out / "bundle.json").read_text())
+    assert "Browser" not in (out / "README.md").read_text()

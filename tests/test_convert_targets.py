@@ -77,8 +77,8 @@ def test_tflite_int8_is_full_integer_with_read_back_params(converted) -> None:
     path = TARGETS.get("tflite-int8").artifact(run.export_dir)
     manifest = Manifest.load(sidecar_path(path))
     info = inspect_model(path)
-    assert manifest.input.dtype == manifest.output.dtype == "int8"
-    assert info["inputs"][0]["dtype"] == info["outputs"][0]["dtype"] == "int8"
+    assert manifest.input.dtype == manifest.output.dtype == "uint8"  # the default --io: what MediaPipe takes
+    assert info["inputs"][0]["dtype"] == info["outputs"][0]["dtype"] == "uint8"
     assert manifest.input.quantization.scale == pytest.approx(info["inputs"][0]["quantization"]["scale"])
     assert manifest.output.quantization.zero_point == info["outputs"][0]["quantization"]["zero_point"]
     assert manifest.extra["source"] == "ptq"
@@ -200,4 +200,4 @@ def test_every_target_converts_the_edge_architectures(tmp_path: Path, arch: str,
         assert record["max_prob_diff"] <= TARGETS.get(name).max_prob_diff, (arch, name)
     report = inspect_model(run.export_dir / "tflite-int8" / "model.tflite")
     assert report["flex_ops"] == [] and report["custom_ops"] == []  # builtin int8 ops only
-    assert report["inputs"][0]["dtype"] == "int8" and report["outputs"][0]["dtype"] == "int8"
+    assert report["inputs"][0]["dtype"] == "uint8" and report["outputs"][0]["dtype"] == "uint8"

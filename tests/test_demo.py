@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shlex
@@ -55,8 +56,8 @@ def test_every_stage_is_the_command_a_user_types(tmp_path):
         ("synthesize data", ["data", "synth", str(data), "--task", "binary", "--per-class", "12", "--size", "64",
                              "--seed", "7", "--overwrite"]),
         ("audit data", ["data", "audit", str(data), "--json", str(tmp_path / "audit.json")]),
-        ("train", ["train", "--arch", "simple-cnn", "--data", str(data), "--image-size", "32", "--epochs", "2",
-                   "--batch-size", "16", "--seed", "7", "--out", str(run), "--overwrite"]),
+        ("train", ["train", "--recipe", "demo", "--data", str(data), "--arch", "simple-cnn", "--image-size", "32",
+                   "--epochs", "2", "--seed", "7", "--out", str(run), "--overwrite"]),
         ("quantization-aware fine-tuning", ["qat", str(run), "--epochs", "1"]),
         ("convert", ["convert", str(run), "--target", "tflite-int8", "--target", "onnx"]),
         ("benchmark", ["bench", str(run), "--threads", "1", "--runs", "20"]),
@@ -68,6 +69,34 @@ def test_every_stage_is_the_command_a_user_types(tmp_path):
         path, _ = parse(stage.command(debug=True))
         assert path == stage.argv[:len(path)]
     assert parse(stages[2].argv)[1]["epochs"] == 2 and parse(stages[4].argv)[1]["target"] == ["tflite-int8", "onnx"]
+
+
+def test_by_default_the_demo_trains_its_recipe_unchanged(tmp_path, monkeypatch):
+    """No --arch/--image-size/--epochs: the train stage is the recipe alone (what reaches >= 95% FP32)."""
+    from edgemri.train import cli as train_cli
+    from edgemri.train import recipes
+
+    stages = {s.name: s for s in plan(tmp_path, "brain4", None, None, 100, None, 1, "all", 0)}
+    train = stages["train"].argv
+    assert train == ["train", "--recipe", pipeline.DEMO_RECIPE, "--data", str(tmp_path / "data"), "--seed", "0",
+                     "--out", str(tmp_path / "run"), "--overwrite"]
+    recipe = recipes.load(pipeline.DEMO_RECIPE)
+    synth = stages["synthesize data"].argv
+    assert synth[synth.index("--size") + 1] == str(max(64, recipe.values["image_size"]))
+    seen = []
+    monkeypatch.setattr(train_cli, "_run", lambda cfg, resume=False: seen.append(cfg))
+    assert main(train) == 0  # the printed command, resolved by the real CLI (no training)
+    assert seen[0].recipe == "demo" and seen[0].arch == recipe.values["arch"] == "simple-cnn"
+    assert seen[0].epochs == recipe.values["epochs"] and seen[0].image_size == recipe.values["image_size"]
+    defaults = {name: p.default.default for name, p in inspect.signature(pipeline.demo).parameters.items()}
+    assert defaults["recipe"] == pipeline.DEMO_RECIPE
+    assert defaults["arch"] is defaults["image_size"] is defaults["epochs"] is None
+
+
+def test_demo_with_a_bad_recipe_stops_before_touching_out(tmp_path, capsys):
+    (tmp_path / "keep.txt").write_text("x")
+    assert main(["demo", "--out", str(tmp_path), "--overwrite", "--recipe", "no-such-recipe"]) == 2
+    assert "unknown recipe" in capsys.readouterr().err and (tmp_path / "keep.txt").exists()
 
 
 def test_parse_rejects_what_a_user_could_not_type():

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -80,6 +81,42 @@ def test_convmixer_edge_has_no_gelu_and_convmixer_does(built):
     assert "gelu" not in activations(built["convmixer-edge"])
     assert any(type(layer).__name__ == "ReLU" and layer.get_config()["max_value"] == 6.0
                for layer in built["convmixer-edge"].layers)
+
+
+def test_simple_cnn_is_the_published_network(built):
+    """Per block two conv3x3 + BN + ReLU (16/32/64), a 2x2 max-pool; then flatten, dropout 0.2, dense softmax."""
+    layers = built["simple-cnn"].layers[1:]
+    kinds = [type(layer).__name__ for layer in layers]
+    block = ["Conv2D", "BatchNormalization", "ReLU"] * 2 + ["MaxPooling2D"]
+    assert kinds == block * 3 + ["Flatten", "Dropout", "Dense"]
+    convs = [layer for layer in layers if type(layer).__name__ == "Conv2D"]
+    assert [c.filters for c in convs] == [16, 16, 32, 32, 64, 64]
+    assert {c.kernel_size for c in convs} == {(3, 3)} and {c.padding for c in convs} == {"same"}
+    assert {layer.pool_size for layer in layers if type(layer).__name__ == "MaxPooling2D"} == {(2, 2)}
+    dropout, dense = layers[-2], layers[-1]
+    assert dropout.rate == 0.2 and dense.get_config()["activation"] == "softmax"
+    assert dense.kernel.shape[0] == (SHAPE[0] // 8) * (SHAPE[1] // 8) * 64  # flattened, not pooled
+    gap_kinds = [type(layer).__name__ for layer in built["simple-cnn-gap"].layers[1:]]
+    assert gap_kinds == ["Conv2D", "BatchNormalization", "ReLU", "MaxPooling2D"] * 3 + \
+        ["GlobalAveragePooling2D", "Dropout", "Dense"]
+
+
+PUBLISHED = sorted(Path(__file__).resolve().parents[1].glob("benchmarks/results/models/*simple-cnn*/model.keras"))
+
+
+@pytest.mark.parametrize("path", PUBLISHED, ids=lambda p: p.parent.name)
+def test_published_simple_cnn_runs_rebuild_as_simple_cnn_gap(path):
+    """Runs trained before simple-cnn became the published network: same layers, weights copy by name."""
+    published = keras.models.load_model(path, compile=False)
+    config = json.loads((path.parent / "config.json").read_text())
+    rebuilt = build("simple-cnn-gap", published.input_shape[1:], published.output_shape[-1],
+                    **config["arch_options"])
+    assert [layer.name for layer in rebuilt.layers] == [layer.name for layer in published.layers]
+    for layer in rebuilt.layers:
+        layer.set_weights(published.get_layer(layer.name).get_weights())
+    x = np.random.default_rng(0).uniform(-1, 1, (2, *published.input_shape[1:])).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(rebuilt(x, training=False)), np.asarray(published(x, training=False)),
+                               atol=1e-5)
 
 
 def test_options_are_applied_and_checked():

@@ -85,3 +85,41 @@ def test_postprocess_dequantizes_and_normalizes():
     assert np.isclose(probs.sum(), 1.0) and probs.argmax() == 1
     logits = postprocess(np.array([[1.0, 2.0, 3.0]], np.float32), OutputSpec(kind="logits"))
     assert np.allclose(logits, softmax(np.array([[1.0, 2.0, 3.0]])))
+
+
+def _reference_resize(arr: np.ndarray, height: int, width: int, method: str) -> np.ndarray:
+    """The documented filter written the slow, obvious way: dense weights, every input in ascending
+    order, multiply then add in float64, rows then columns (what the Java port does)."""
+    from edgemri.runtime.preprocess import resize_weights
+
+    f = arr.astype(np.float64)
+    wr, wc = resize_weights(arr.shape[0], height, method), resize_weights(arr.shape[1], width, method)
+    rows = np.zeros((height, arr.shape[1], arr.shape[2]))
+    for k in range(arr.shape[0]):
+        rows += wr[:, k][:, None, None] * f[k][None]
+    out = np.zeros((height, width, arr.shape[2]))
+    for k in range(arr.shape[1]):
+        out += wc[:, k][None, :, None] * rows[:, k][:, None]
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("method", ["bilinear", "nearest"])
+def test_fast_resize_is_byte_identical_to_the_reference_filter(method):
+    """The vectorized resize (per plane, taps only) must not move a single value, ties included."""
+    rng = np.random.default_rng(3)
+    cases = [((224, 224, 3), (128, 128)), ((224, 224, 1), (128, 128)), ((37, 53, 3), (24, 24)),
+             ((16, 16, 1), (40, 31)), ((9, 300, 3), (8, 17))]
+    for (h, w, c), (oh, ow) in cases:
+        arr = rng.integers(0, 256, (h, w, c), dtype=np.uint8)
+        np.testing.assert_array_equal(resize(arr, oh, ow, method), _reference_resize(arr, oh, ow, method))
+    ramp = (np.add.outer(np.arange(64), np.arange(48)) % 256).astype(np.uint8)[..., None]  # exact .5 ties at 2x
+    np.testing.assert_array_equal(resize(ramp, 32, 24, method), _reference_resize(ramp, 32, 24, method))
+
+
+def test_gray3_is_the_gray_plane_resized_once_and_replicated():
+    rgb = np.random.default_rng(4).integers(0, 256, (50, 70, 3), dtype=np.uint8)
+    gray3 = prepare_pixels(rgb, InputSpec(height=24, width=20, color="gray3"))
+    gray = prepare_pixels(rgb, InputSpec(height=24, width=20, color="gray", channels=1))
+    assert gray3.shape == (24, 20, 3) and gray3.flags.c_contiguous
+    np.testing.assert_array_equal(gray3, np.repeat(gray, 3, axis=-1))
+    np.testing.assert_array_equal(gray3, _reference_resize(to_color(rgb, "gray3"), 24, 20, "bilinear"))

@@ -13,7 +13,9 @@ from edgemri.runtime.manifest import Manifest, sidecar_path
 
 pytestmark = pytest.mark.slow
 
-ARCH_OPTIONS = {"dim": 16, "depth": 1, "kernel": 3, "patch": 4}
+# order "paper": BatchNorm after the activation, the case that needs an explicit QAT config (below);
+# the edge default (order "fold") is covered by the plan test on a fresh build
+ARCH_OPTIONS = {"dim": 16, "depth": 1, "kernel": 3, "patch": 4, "order": "paper"}
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +54,12 @@ def test_tflite_int8_uses_the_qat_model(qat_run) -> None:
     assert main(["convert", str(run.root), "-t", "tflite-int8", "-t", "tflite-int8-ptq", "--calib", "8",
                  "--min-agreement", "0"]) == 0
     ptq = Manifest.load(sidecar_path(run.export_dir / "tflite-int8-ptq" / "model.tflite"))
-    assert ptq.extra["source"] == "ptq" and ptq.input.dtype == "int8"  # the FP32 model, calibrated, QAT or not
+    assert ptq.extra["source"] == "ptq" and ptq.input.dtype == "uint8"  # the FP32 model, calibrated, QAT or not
     ptq_record = json.loads((run.export_dir / "tflite-int8-ptq" / "verification.json").read_text())
     assert ptq_record["reference"] == "fp32"
     manifest = Manifest.load(sidecar_path(run.export_dir / "tflite-int8" / "model.tflite"))
     assert manifest.extra["source"] == "qat"
-    assert manifest.input.dtype == "int8" and manifest.input.quantization is not None
+    assert manifest.input.dtype == "uint8" and manifest.input.quantization is not None
     record = json.loads((run.export_dir / "tflite-int8" / "verification.json").read_text())
     # a QAT-sourced artifact is gated against the QAT model; its distance to FP32 is reported too
     assert record["reference"] == "qat" and 0.0 <= record["vs_fp32"]["top1_agreement"] <= 1.0
@@ -151,3 +153,28 @@ def test_worker_gets_keras2_and_quiet_logs_in_its_own_environment(tmp_path: Path
     assert seen["env"]["TF_USE_LEGACY_KERAS"] == "1" and "TF_USE_LEGACY_KERAS" not in os.environ
     assert seen["env"].get("TF_CPP_MIN_LOG_LEVEL") == (None if debug else "2")
     assert (seen["env"].get(quiet.DEBUG_VAR) == "1") is debug
+
+
+def test_folded_convmixer_edge_batchnorm_folds_into_its_convolutions() -> None:
+    """The edge default (order "fold"): every BatchNorm follows a conv, so tfmot folds it (no Mul/Add)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import json
+        import tensorflow_model_optimization as tfmot
+        import tf_keras
+        from edgemri.convert.qat_worker import plan_layers
+        from edgemri.train.models import build
+        model = build("convmixer-edge", (32, 32, 3), 3, keras=tf_keras, dim=8, depth=2, patch=4)
+        print(json.dumps(plan_layers(model, tfmot)))
+    """)
+    from edgemri.quiet import child_env
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False,
+                         env=child_env(TF_USE_LEGACY_KERAS="1"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    plan = json.loads(out.stdout.strip().splitlines()[-1])
+    bns = {name: how for name, how in plan.items() if name.endswith("_bn")}
+    assert len(bns) == 5 and all(how.startswith("folded") for how in bns.values()), bns

@@ -130,3 +130,68 @@ def test_openvino_xml_without_its_bin(tmp_path, tiny_models):
     xml.write_bytes(tiny_models.openvino.read_bytes())
     with pytest.raises(ModelFileError, match="model.bin"):
         backend_for(xml).load(xml)
+
+
+# -- runtime options (issue 14): data per backend, explicit through load(), tuned by edgemri tune ------
+@runtime
+def test_each_backend_declares_its_tuned_configurations():
+    sizes = {"litert": 2, "onnxruntime": 3, "openvino": 2}  # xnnpack on/off; 3 levels; LATENCY/THROUGHPUT
+    for name, per_thread in sizes.items():
+        configs = BACKENDS.get(name).configurations([1, 2])
+        assert len(configs) == 2 * per_thread and {n for n, _ in configs} == {1, 2}
+        assert all("precision" not in options for _, options in configs)  # never tuned, only opted into
+        assert len({(n, tuple(sorted(o.items()))) for n, o in configs}) == len(configs)
+
+
+@runtime
+def test_xnnpack_option_and_its_environment_override(tiny_models, monkeypatch):
+    path = tiny_models.tflite_int8
+    plain = backend_for(path).load(path, xnnpack=False)
+    assert plain.xnnpack() is False and plain.info()["options"] == {"xnnpack": False}
+    assert backend_for(path).load(path, xnnpack=True).xnnpack() is True
+    monkeypatch.setenv("EDGEMRI_XNNPACK", "1")  # the environment wins over the option
+    assert backend_for(path).load(path, xnnpack=False).xnnpack() is True
+    monkeypatch.setenv("EDGEMRI_XNNPACK", "sometimes")
+    with pytest.raises(UsageError, match="EDGEMRI_XNNPACK"):
+        backend_for(path).load(path)
+
+
+@runtime
+def test_onnxruntime_graph_optimization_option(tiny_models):
+    x = normalize(tiny_models.pixels(2), tiny_models.manifest.input)
+    path = tiny_models.onnx
+    default = backend_for(path).load(path)
+    outs = []
+    for level, name in (("basic", "ORT_ENABLE_BASIC"), ("extended", "ORT_ENABLE_EXTENDED")):
+        backend = backend_for(path).load(path, threads=1, graph_optimization=level)
+        assert backend._session.get_session_options().graph_optimization_level.name == name
+        assert backend.info()["options"] == {"graph_optimization": level}
+        outs.append(backend.run(x))
+    assert default.info()["options"] == {"graph_optimization": "all"}  # onnxruntime's own default
+    for out in outs:
+        np.testing.assert_allclose(out, default.run(x), atol=1e-6)
+
+
+@runtime
+@pytest.mark.parametrize("name,options,named", [
+    ("litert", {"xnnpack": 1}, "True, False"),  # 1 is not a boolean
+    ("litert", {"num_threads": 2}, "xnnpack"),
+    ("onnxruntime", {"graph_optimization": "ALL"}, "basic, extended, all"),
+    ("openvino", {"performance_hint": "FAST"}, "LATENCY, THROUGHPUT"),
+    ("openvino", {"streams": 2}, "performance_hint, precision"),
+])
+def test_unknown_option_names_and_values_are_one_line_usage_errors(tmp_path, name, options, named):
+    with pytest.raises(UsageError) as err:  # checked before the file (or the engine) is touched
+        BACKENDS.get(name).load(tmp_path / "model.bin", **options)
+    line = err.value.one_line()
+    assert "\n" not in line and named in line and name in line
+
+
+def test_openvino_performance_hint_option(tiny_models):
+    path = tiny_models.openvino
+    backend = backend_for(path).load(path, threads=1, performance_hint="THROUGHPUT")
+    assert str(backend._compiled.get_property("PERFORMANCE_HINT")).endswith("THROUGHPUT")
+    assert backend.info()["options"] == {"performance_hint": "THROUGHPUT", "precision": "f32"}
+    assert backend.info()["inference_precision"] == "f32"  # tuning never changes the precision
+    x = normalize(tiny_models.pixels(1), tiny_models.manifest.input)
+    np.testing.assert_allclose(backend.run(x), backend_for(path).load(path).run(x), atol=1e-6)

@@ -253,11 +253,11 @@ def test_fine_tune_from_weights_freezes_then_unfreezes_at_lower_lr(data, tmp_pat
     from edgemri.train.keras_model import load_keras
 
     model = load_keras(out / "checkpoint" / "last.keras")  # after epoch 2 (model.keras = best epoch)
-    # block1 stayed frozen through both phases: still the donor's weights; block2_conv was fine-tuned
-    np.testing.assert_array_equal(model.get_layer("block1_conv").get_weights()[0],
-                                  donor.get_layer("block1_conv").get_weights()[0])
-    assert not np.array_equal(model.get_layer("block2_conv").get_weights()[0],
-                              donor.get_layer("block2_conv").get_weights()[0])
+    # block1 stayed frozen through both phases: still the donor's weights; the last conv was fine-tuned
+    np.testing.assert_array_equal(model.get_layer("block1_1_conv").get_weights()[0],
+                                  donor.get_layer("block1_1_conv").get_weights()[0])
+    assert not np.array_equal(model.get_layer("block2_2_conv").get_weights()[0],
+                              donor.get_layer("block2_2_conv").get_weights()[0])
 
 
 def test_merge_classes_and_group_duplicates(data, tmp_path):
@@ -280,3 +280,64 @@ def test_merge_classes_and_group_duplicates(data, tmp_path):
     dup_splits = {e["split"] for e in entries if Path(e["path"]).name in {"glioma_000.png", *(c.name for c in copies)}}
     assert len(dup_splits) == 1
     assert {e["class"] for e in entries} == {"notumor", "tumor"}
+
+
+# -- devices, precision and the loader (train/distribute.py, train/dataset.py) ---------------------
+@pytest.mark.parametrize("argv, message", [
+    (["--precision", "mixed_bfloat16"], "needs a GPU on the TensorFlow backend"),
+    (["--devices", "2"], "needs the JAX backend"),
+    (["--lr-scaling", "sqrt"], "--lr-scaling must be one of"),
+])
+def test_device_and_precision_refusals_on_the_tensorflow_cpu_backend(data, tmp_path, capsys, argv, message):
+    import keras
+
+    if keras.backend.backend() != "tensorflow" or _tf_gpus():
+        pytest.skip("checks the TensorFlow CPU backend")
+    rc = main(["train", "--data", str(data), "--out", str(tmp_path / "r"), "--epochs", "1", *TINY, *argv])
+    err = capsys.readouterr().err.strip()
+    assert rc != 0 and message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "r").exists()  # nothing written
+
+
+def _tf_gpus() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def _batches(dataset, epoch: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """What Keras' fit sees: the batches through its own adapter (and thread pool when workers > 1)."""
+    from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
+
+    dataset.set_epoch(epoch)
+    adapter = PyDatasetAdapter(dataset, shuffle=False)
+    adapter.on_epoch_begin()
+    try:
+        return [(np.asarray(x), np.asarray(y)) for x, y, _ in adapter.get_numpy_iterator()]
+    finally:
+        adapter.on_epoch_end()
+
+
+def test_loader_threads_and_process_shards_see_the_same_batches():
+    from edgemri.runtime.manifest import InputSpec
+    from edgemri.train.augment import preset
+    from edgemri.train.dataset import make_train_dataset
+
+    rng = np.random.default_rng(0)
+    pixels, labels = rng.integers(0, 256, (22, 16, 16, 3), dtype=np.uint8), rng.integers(0, 3, 22)
+    spec = InputSpec(height=16, width=16)
+
+    def make(**kw):
+        return make_train_dataset(pixels, labels, spec, 8, preset("mri"), 3, None, **kw)
+
+    one = _batches(make(workers=1), epoch=2)
+    three = _batches(make(workers=3), epoch=2)
+    assert [len(y) for _, y in one] == [8, 8, 6]
+    for (x1, y1), (x3, y3) in zip(one, three, strict=True):
+        np.testing.assert_array_equal(x1, x3)
+        np.testing.assert_array_equal(y1, y3)
+    assert not np.array_equal(one[0][0], _batches(make(workers=1), epoch=3)[0][0])  # a new epoch: new batches
+    # two processes: each feeds half of every global batch, the same images as one process takes
+    halves = [_batches(make(shard=(k, 2), replicas=2, workers=2), epoch=2) for k in (0, 1)]
+    for (_, y), (_, y0), (_, y1) in zip(one, *halves, strict=True):
+        np.testing.assert_array_equal(np.concatenate([y0, y1]), y)

@@ -7,14 +7,17 @@ architecture registry (``MODELS``, which loads no Keras), every other default fr
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from edgemri.train.config import (
     DEFAULT_ARCH,
+    LR_SCALINGS,
     MIXED_PRECISION,
     MONITORS,
     OPTIMIZERS,
+    PRECISIONS,
     SCHEDULES,
     TrainConfig,
     default,
@@ -42,6 +45,9 @@ def train_command(
     data: Path | None = typer.Option(None, "--data", help="Dataset root: ROOT/<class>/<image> or "
                                         "ROOT/{train,val,test}/<class>/<image>. Required unless --resume."),
     arch: str = typer.Option(DEFAULT_ARCH, "--arch", help=_arch_help()),
+    recipe: str | None = typer.Option(default("recipe"), "--recipe", help="Recipe NAME (edgemri recipes lists "
+                                         "them) or PATH of a recipe .toml: pins architecture, size, augmentation, "
+                                         "optimizer, schedule, epochs...; the options you type override it."),
     out: Path | None = typer.Option(None, "--out", help="Run directory to create (default runs/<arch>)."),
     resume: Path | None = typer.Option(None, "--resume", help="Continue the run in this directory at its "
                                           "next epoch (its config.json wins; --epochs may extend it)."),
@@ -106,6 +112,22 @@ def train_command(
                                    "on this many clean training batches before each validation (0: off)."),
     mixed_precision: str = typer.Option(default("mixed_precision"), "--mixed-precision", help=f"{MIXED_PRECISION[0]}"
                                         f" (on when a GPU is found), {_one_of(MIXED_PRECISION[1:])}."),
+    devices: str = typer.Option(default("devices"), "--devices", help="auto (every visible accelerator, else "
+                                "CPU device) or a count: data-parallel over a keras.distribution mesh; more than "
+                                "one needs KERAS_BACKEND=jax. Several hosts: set JAX_COORDINATOR_ADDRESS, "
+                                "JAX_NUM_PROCESSES, JAX_PROCESS_ID. On --resume: may change."),
+    global_batch: int | None = typer.Option(default("global_batch"), "--global-batch", help="Images per step "
+                                               "over all devices (default --batch-size x devices; must divide "
+                                               "over them)."),
+    lr_scaling: str = typer.Option(default("lr_scaling"), "--lr-scaling", help=f"{_one_of(LR_SCALINGS)}: "
+                                   "linear multiplies --lr by global batch / --batch-size (--lr is the rate for "
+                                   "a batch of --batch-size images)."),
+    precision: str = typer.Option(default("precision"), "--precision", help=f"{_one_of(PRECISIONS)}: a Keras "
+                                  "dtype policy (auto follows --mixed-precision). Mixed needs a GPU on "
+                                  "TensorFlow."),
+    loader_workers: int = typer.Option(default("loader_workers"), "--loader-workers", help="Threads producing "
+                                       "augmented batches (0: one per CPU core; batches are the same for any "
+                                       "count). On --resume: may change."),
     no_tensorboard: bool = typer.Option(not default("tensorboard"), "--no-tensorboard", help="Do not write "
                                         "TensorBoard logs."),
     overwrite: bool = typer.Option(default("overwrite"), "--overwrite", help="Replace an existing run "
@@ -114,6 +136,9 @@ def train_command(
     """Train a classifier and write a complete run directory (model, manifest, split, metrics, plots)."""
     from edgemri.errors import UsageError
 
+    if recipe is not None and resume is not None:
+        raise UsageError("--recipe and --resume do not go together", "A resumed run keeps its config.json "
+                         "(which records its recipe and every resolved value)")
     if resume is not None:
         import json
 
@@ -126,11 +151,16 @@ def train_command(
             cfg.data = str(data)
         if epochs is not None:
             cfg.epochs = epochs
+        for name, value in (("devices", devices), ("loader_workers", loader_workers)):
+            if _given(name):  # the hardware may differ from the first run's; the global batch stays
+                setattr(cfg, name, value)
         _check_before_frameworks(cfg)
         _run(cfg, resume=True)
         return
     arch_options = _parse_opts(arch_opt)
-    MODELS.get(arch).resolve_options(arch_options)  # unknown name/option: one line, before --data or Keras
+    chosen = _load_recipe(recipe)  # a bad recipe fails here, before --data or Keras
+    if chosen is None:
+        MODELS.get(arch).resolve_options(arch_options)  # unknown name/option: one line, before --data or Keras
     if data is None:
         raise UsageError("--data is required", "Pass the dataset root, e.g. --data ../shared/datasets/busi/train")
     overrides = {"hflip": False if no_flip else None, "vflip": True if vflip else None, "rotation": rotation,
@@ -143,13 +173,79 @@ def train_command(
         augment=augment, augment_overrides={k: v for k, v in overrides.items() if v is not None},
         optimizer=optimizer, weight_decay=weight_decay, schedule=schedule, warmup_epochs=warmup_epochs,
         patience=patience, monitor=monitor, class_weights=not no_class_weights,
-        precise_bn=precise_bn, mixed_precision=mixed_precision,
+        precise_bn=precise_bn, mixed_precision=mixed_precision, devices=devices, global_batch=global_batch,
+        lr_scaling=lr_scaling, precision=precision, loader_workers=loader_workers,
         weights=str(weights) if weights else None, freeze_epochs=freeze_epochs, fine_tune_layers=fine_tune_layers,
         fine_tune_lr_factor=fine_tune_lr_factor, tensorboard=not no_tensorboard, overwrite=overwrite,
         **({} if epochs is None else {"epochs": epochs}),
     )
+    if chosen is not None:
+        cfg = _apply_recipe(chosen, cfg)
     _check_before_frameworks(cfg)
     _run(cfg)
+
+
+# -- recipes (train/recipes.py): the flags a user typed override the recipe, defaults never do ------
+#: train_command parameters that set a TrainConfig field of another name (the rest share the name;
+#: the augmentation knobs and --arch-opt fill tables that merge key by key anyway).
+_PARAM_FIELDS = {"arch_opt": "arch_options", "no_class_weights": "class_weights", "no_tensorboard": "tensorboard"}
+
+
+def _load_recipe(ref: str | None) -> Any:
+    if ref is None:
+        return None
+    from edgemri.train import recipes
+
+    return recipes.load(ref)
+
+
+def _typed_fields(cfg: TrainConfig) -> set[str]:
+    """TrainConfig fields whose option was given on the command line (or the environment), not defaulted."""
+    try:  # recent typer releases vendor click as typer._click; older ones use click itself
+        from typer._click.globals import get_current_context
+    except ImportError:
+        from click import get_current_context
+
+    ctx = get_current_context(silent=True)
+    if ctx is None:  # called as a plain function: what differs from the defaults was given
+        blank = TrainConfig(arch=DEFAULT_ARCH, data=cfg.data, out=cfg.out).to_dict()
+        return {k for k, v in cfg.to_dict().items() if v != blank[k]}
+    given = {"COMMANDLINE", "ENVIRONMENT", "PROMPT"}  # ParameterSource names: not DEFAULT / DEFAULT_MAP
+    return {_PARAM_FIELDS.get(name, name) for name in ctx.params
+            if getattr(ctx.get_parameter_source(name), "name", None) in given}
+
+
+def _apply_recipe(chosen: Any, cfg: TrainConfig) -> TrainConfig:
+    from edgemri.train import recipes
+
+    return TrainConfig.from_dict(recipes.apply(chosen, cfg.to_dict(), _typed_fields(cfg)))
+
+
+def recipes_command(
+    name: str | None = typer.Argument(None, help="A recipe to show in full (its TOML file)."),
+) -> None:
+    """List the packaged training recipes, one line each (edgemri train --recipe NAME)."""
+    from edgemri.train import recipes
+
+    if name is not None:
+        chosen = recipes.load(name)
+        typer.echo(f"# {chosen.path}\n{chosen.text}", nl=False)
+        return
+    typer.echo(f"{'recipe':<28} {'arch':<15} {'size':>6} {'epochs':>7}  what")
+    for entry in recipes.registry().entries():
+        typer.echo(entry.summary())
+
+
+def _given(name: str) -> bool:
+    """Whether option ``name`` was typed (not defaulted): what --resume may change."""
+    try:  # recent typer releases vendor click as typer._click; older ones use click itself
+        from typer._click.globals import get_current_context
+    except ImportError:
+        from click import get_current_context
+
+    ctx = get_current_context(silent=True)
+    source = ctx.get_parameter_source(name) if ctx is not None and name in ctx.params else None
+    return getattr(source, "name", "DEFAULT") in ("COMMANDLINE", "ENVIRONMENT")
 
 
 def _check_before_frameworks(cfg: TrainConfig) -> None:
@@ -213,3 +309,4 @@ def register(app: typer.Typer) -> None:
     app.command("train")(train_command)
     app.command("evaluate")(evaluate_command)
     app.command("explain")(explain_command)
+    app.command("recipes")(recipes_command)

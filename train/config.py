@@ -19,6 +19,10 @@ OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("cosine", "plateau", "constant")
 MONITORS = ("val_loss", "val_accuracy")
 MIXED_PRECISION = ("auto", "on", "off")
+#: ``--precision``: auto follows --mixed-precision; the others are Keras dtype policies.
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+#: ``--lr-scaling``: linear multiplies --lr by global batch / --batch-size (Goyal et al., 2017).
+LR_SCALINGS = ("linear", "none")
 #: ``--arch`` when none is given (the published edge backbone).
 DEFAULT_ARCH = "mobilenetv2"
 
@@ -57,14 +61,23 @@ class TrainConfig:
     monitor: str = "val_loss"
     restore_best: bool = True
     class_weights: bool = True
+    # Cross-entropy label smoothing (0: off), a loss option recipes pin; see recipes.NOT_APPLIED_YET.
+    label_smoothing: float = 0.0
     precise_bn: int = 20  # batches of clean training images to re-estimate BN statistics on (0: off)
     mixed_precision: str = "auto"
+    # -- devices and input pipeline (train/distribute.py) --
+    devices: str = "1"  # "auto" or a count; more than 1 needs KERAS_BACKEND=jax (keras.distribution)
+    global_batch: int | None = None  # default: batch_size x devices (batch_size is per device)
+    lr_scaling: str = "linear"  # lr x global_batch / batch_size; 1 on one device unless global_batch is set
+    precision: str = "auto"
+    loader_workers: int = 0  # loader threads producing batches; 0: one per CPU core
     weights: str | None = None
     freeze_epochs: int = 0
     fine_tune_layers: int | None = None
     fine_tune_lr_factor: float = 0.1
     tensorboard: bool = True
     overwrite: bool = False
+    recipe: str | None = None  # --recipe: a packaged recipe's name or a recipe file's path (train/recipes.py)
 
     def validate(self) -> TrainConfig:
         """Raise UsageError on a value that cannot work, before anything is written."""
@@ -81,10 +94,19 @@ class TrainConfig:
             (self.patience >= 0 and self.warmup_epochs >= 0 and self.freeze_epochs >= 0,
              "--patience, --warmup-epochs and --freeze-epochs must be >= 0"),
             (self.color in ("gray3", "rgb"), "--color must be gray3 or rgb (the backbones take 3 channels)"),
+            (self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}"),
+            (self.lr_scaling in LR_SCALINGS, f"--lr-scaling must be one of {', '.join(LR_SCALINGS)}"),
+            (self.global_batch is None or self.global_batch >= 1,
+             f"--global-batch must be >= 1, not {self.global_batch}"),
+            (self.loader_workers >= 0, f"--loader-workers must be >= 0 (0: one per core), not {self.loader_workers}"),
+            (0.0 <= self.label_smoothing < 1.0, f"label_smoothing must be in [0, 1), not {self.label_smoothing}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise UsageError(message)
+        from edgemri.train.distribute import parse_devices  # stdlib-only at import, like this module
+
+        parse_devices(self.devices)
         return self
 
     @property

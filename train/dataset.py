@@ -1,11 +1,21 @@
 """Training batches from cached uint8 arrays: a keras.utils.PyDataset, so it runs on every backend.
 
 Shuffling and augmentation draw from a generator seeded by (seed, epoch, batch), never from global
-state: an interrupted and resumed run sees exactly the batches the uninterrupted run would have.
+state: an interrupted and resumed run sees exactly the batches the uninterrupted run would have, and
+so does a run with any number of loader threads (Keras' ordered enqueuer hands batches over in
+index order) or devices. OpenCV's warp releases the GIL, so threads (not processes: no pickling of
+the cached arrays) scale with cores.
+
+Several processes (multi-host data parallel): every process takes the same shuffled *global* batch
+and keeps its contiguous slice (JAX assembles the global array from the slices in process order),
+so the images of every step are those of a one-process run; each process augments only its slice,
+with draws seeded by (seed, epoch, batch, process, processes): reproducible for a given process
+count, and no process repeats another's augmentation work.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -15,37 +25,61 @@ from edgemri.train.arrays import normalize_batch
 from edgemri.train.augment import AugmentConfig, augment_batch
 
 
+def batch_sizes(n: int, batch_size: int, replicas: int = 1) -> list[int]:
+    """Global batch sizes of one epoch over ``n`` images.
+
+    The trailing partial batch is kept when it has more than one image (one image makes BatchNorm
+    statistics meaningless) and divides evenly over the ``replicas`` devices (the mesh shards it).
+    """
+    full, rest = divmod(n, batch_size)
+    sizes = [batch_size] * full
+    if rest > 1 and rest % replicas == 0:
+        sizes.append(rest)
+    return sizes or [min(n, batch_size)]
+
+
 def make_train_dataset(pixels: np.ndarray, labels: np.ndarray, spec: InputSpec, batch_size: int,
-                       augment: AugmentConfig, seed: int, class_weights: dict[int, float] | None) -> Any:
-    """Build the PyDataset lazily (importing Keras only here)."""
+                       augment: AugmentConfig, seed: int, class_weights: dict[int, float] | None,
+                       shard: tuple[int, int] = (0, 1), replicas: int = 1, workers: int = 1) -> Any:
+    """Build the PyDataset lazily (importing Keras only here).
+
+    ``batch_size`` is the global batch; ``shard`` = (this process, processes) picks this process's
+    slice of it; ``workers`` loader threads (0: one per core).
+    """
     import keras
+
+    process, processes = shard
+    threads = workers or os.cpu_count() or 1
 
     class TrainBatches(keras.utils.PyDataset):
         """(x float32, y int64, sample_weight float32) batches; call ``set_epoch`` before each epoch."""
 
         def __init__(self) -> None:
-            super().__init__(workers=1, use_multiprocessing=False)
+            super().__init__(workers=threads, use_multiprocessing=False, max_queue_size=max(10, 2 * threads))
             weights = np.ones(len(labels), np.float32)
             if class_weights:
                 weights = np.array([class_weights[int(y)] for y in labels], np.float32)
             self.weights = weights
             self.order = np.arange(len(labels))
             self.epoch = 0
-            n = len(labels)
-            # A trailing batch of one sample makes BatchNorm statistics meaningless: drop it.
-            self.n_batches = max(1, n // batch_size + (1 if n % batch_size > 1 else 0))
+            self.sizes = batch_sizes(len(labels), batch_size, replicas)
+            self.images = sum(self.sizes)  # global images per epoch (every process)
 
         def set_epoch(self, epoch: int) -> None:
             self.epoch = epoch
             self.order = np.random.default_rng([seed, epoch]).permutation(len(labels))
 
         def __len__(self) -> int:
-            return self.n_batches
+            return len(self.sizes)
 
         def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            idx = self.order[index * batch_size:(index + 1) * batch_size]
-            rng = np.random.default_rng([seed, self.epoch, index, 1])
-            x = normalize_batch(augment_batch(pixels[idx], augment, rng), spec)
+            size = self.sizes[index]
+            idx = self.order[index * batch_size:index * batch_size + size]
+            key = [seed, self.epoch, index, 1]
+            if processes > 1:  # augment only this process's slice, with draws of its own
+                idx = idx[process * size // processes:(process + 1) * size // processes]
+                key += [process, processes]
+            x = normalize_batch(augment_batch(pixels[idx], augment, np.random.default_rng(key)), spec)
             return x, labels[idx].astype(np.int64), self.weights[idx]
 
     return TrainBatches()

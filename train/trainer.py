@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import shutil
 import sys
 import time
@@ -27,13 +28,15 @@ from edgemri.errors import DataError, RunError, UsageError
 from edgemri.extras import available, require
 from edgemri.rundir import RunDir
 from edgemri.runtime.manifest import InputSpec, Manifest, tool_versions
+from edgemri.train import distribute
 from edgemri.train.config import TrainConfig
 
 Log = Callable[[str], None]
 STATE_FILE = "state.json"
 LAST_MODEL = "last.keras"
 BEST_WEIGHTS = "best.weights.h5"
-HISTORY_FIELDS = ("epoch", "phase", "lr", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
+HISTORY_FIELDS = ("epoch", "phase", "lr", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "img_per_s",
+                  "devices")
 
 
 def _stderr(message: str) -> None:
@@ -41,7 +44,11 @@ def _stderr(message: str) -> None:
 
 
 def train(cfg: TrainConfig, resume: bool = False, verbose: int | None = None, log: Log = _stderr) -> RunDir:
-    """Train per ``cfg`` into ``cfg.out``; with ``resume`` continue the run there at its next epoch."""
+    """Train per ``cfg`` into ``cfg.out``; with ``resume`` continue the run there at its next epoch.
+
+    On several devices or processes (``cfg.devices``, the JAX cluster variables) the same steps run
+    data-parallel under keras.distribution (train/distribute.py); only process 0 writes ``cfg.out``.
+    """
     cfg.validate()
     from edgemri.train.models import MODELS, default_options
 
@@ -51,17 +58,40 @@ def train(cfg: TrainConfig, resume: bool = False, verbose: int | None = None, lo
                          f"Use --image-size {entry.min_size} or more")
     cfg.arch_options = entry.resolve_options({**default_options(cfg.arch), **cfg.arch_options})
     keras = require("keras", "train", "training")
-    run, data_split, state = (_open_resume(cfg) if resume else _create_run(cfg))
+    plan = _plan(keras, cfg, resume, log)  # devices, batch, precision: refused before anything is written
+    log = distribute.process_log(log, plan)
+    if plan.distributed:
+        log(plan.describe())
+    with distribute.activated(keras, plan), distribute.process_config(cfg, plan, resume) as local:
+        _train(keras, local, plan, resume, verbose if plan.writer else 0, log)
+    return RunDir(Path(cfg.out))
+
+
+def _plan(keras: Any, cfg: TrainConfig, resume: bool, log: Log) -> distribute.Plan:
+    saved_path = Path(cfg.out) / "config.json"
+    saved = json.loads(saved_path.read_text()) if resume and saved_path.is_file() else None
+    distribute.init_multihost(keras)  # first: asking JAX for its devices starts its backend
+    gpu = _on_gpu(keras)
+    plan = distribute.make_plan(keras, cfg, gpu, saved)
+    if cfg.precision == "auto" and cfg.mixed_precision == "on" and not gpu:
+        log("mixed precision requested but no GPU found: training in float32")
+    return plan
+
+
+def _train(keras: Any, cfg: TrainConfig, plan: distribute.Plan, resume: bool, verbose: int | None,
+           log: Log) -> RunDir:
+    """Every process runs this same program (JAX is multi-controller); ``cfg.out`` is this process's."""
+    run, data_split, state = (_open_resume(cfg, plan) if resume else _create_run(cfg, plan))
     spec = InputSpec(height=cfg.image_size, width=cfg.image_size, channels=3, color=cfg.color)
     arrays = _load_arrays(data_split, spec, cfg)
     _check_train_classes(arrays["train"][1], data_split.classes)
 
-    _set_precision(keras, cfg, log)
+    keras.mixed_precision.set_global_policy(plan.precision)
     start = int(state.get("next_epoch", 0))
     keras.utils.set_random_seed(cfg.seed + start)  # weights init / dropout; data order is per-epoch seeded
     model = (_load_checkpoint(keras, run) if resume else
              _new_model(keras, cfg, spec, len(data_split.classes)))
-    loop = _EpochLoop(keras, cfg, run, model, arrays, spec, state, verbose, log)
+    loop = _EpochLoop(keras, cfg, plan, run, model, arrays, spec, state, verbose, log)
     loop.fit_epochs(start)
     return _finish(keras, cfg, run, loop.model, data_split, arrays, spec, loop.state, log)
 
@@ -74,7 +104,7 @@ def dataset_index(cfg: TrainConfig) -> Any:
     return merge_classes(discover(cfg.data), parse_merges(cfg.merge))
 
 
-def _create_run(cfg: TrainConfig) -> tuple[RunDir, Any, dict[str, Any]]:
+def _create_run(cfg: TrainConfig, plan: distribute.Plan) -> tuple[RunDir, Any, dict[str, Any]]:
     from edgemri.data.split import make_split
 
     index = dataset_index(cfg)
@@ -91,7 +121,8 @@ def _create_run(cfg: TrainConfig) -> tuple[RunDir, Any, dict[str, Any]]:
     if cfg.overwrite:
         _clear_run(run)
     data_split.save(run.split_path)
-    write_json(run.config_path, {**cfg.to_dict(), "data": str(index.root), "classes": list(index.classes)})
+    write_json(run.config_path, {**cfg.to_dict(), "data": str(index.root), "classes": list(index.classes),
+                                 "distribution": plan.record()})
     return run, data_split, {}
 
 
@@ -118,9 +149,7 @@ def _clear_run(run: RunDir) -> None:
             path.unlink()
 
 
-def _open_resume(cfg: TrainConfig) -> tuple[RunDir, Any, dict[str, Any]]:
-    import json
-
+def _open_resume(cfg: TrainConfig, plan: distribute.Plan) -> tuple[RunDir, Any, dict[str, Any]]:
     from edgemri.data.split import Split
 
     run = RunDir(Path(cfg.out))
@@ -134,8 +163,10 @@ def _open_resume(cfg: TrainConfig) -> tuple[RunDir, Any, dict[str, Any]]:
     data_split = Split.load(run.split_path, root=cfg.data if cfg.data != saved.get("data") else None)
     if list(data_split.classes) != list(saved.get("classes", data_split.classes)):
         raise DataError(f"the classes of {run.split_path} differ from the run's config.json")
-    if cfg.epochs > saved.get("epochs", cfg.epochs):  # extending a finished run: record the new target
-        write_json(run.config_path, {**saved, "epochs": cfg.epochs})
+    # extending a finished run records the new target; resuming on other devices, the new plan
+    updated = {**saved, "epochs": max(cfg.epochs, saved.get("epochs", cfg.epochs)), "distribution": plan.record()}
+    if updated != saved:
+        write_json(run.config_path, updated)
     return run, data_split, state
 
 
@@ -191,15 +222,6 @@ def _on_gpu(keras: Any) -> bool:
     return False
 
 
-def _set_precision(keras: Any, cfg: TrainConfig, log: Log) -> None:
-    """mixed_float16 only on a GPU (on CPU it is slower and changes nothing useful)."""
-    gpu = _on_gpu(keras)
-    if cfg.mixed_precision == "on" and not gpu:
-        log("mixed precision requested but no GPU found: training in float32")
-    mixed = gpu and cfg.mixed_precision in ("auto", "on")
-    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
-
-
 def _make_optimizer(keras: Any, cfg: TrainConfig, lr: float) -> Any:
     wd = cfg.weight_decay if cfg.weight_decay > 0 else None
     if cfg.optimizer == "adamw":
@@ -244,14 +266,15 @@ def _phase(cfg: TrainConfig, epoch: int) -> int:
 class _EpochLoop:
     """One fit epoch at a time + inference-mode validation + checkpoint; all state in ``self.state``."""
 
-    def __init__(self, keras: Any, cfg: TrainConfig, run: RunDir, model: Any, arrays: dict, spec: InputSpec,
-                 state: dict[str, Any], verbose: int | None, log: Log):
+    def __init__(self, keras: Any, cfg: TrainConfig, plan: distribute.Plan, run: RunDir, model: Any, arrays: dict,
+                 spec: InputSpec, state: dict[str, Any], verbose: int | None, log: Log):
         from edgemri.data.weights import class_weights
         from edgemri.train.augment import preset
         from edgemri.train.dataset import make_train_dataset
         from edgemri.train.schedule import LrSchedule
 
         self.keras, self.cfg, self.run, self.model, self.spec, self.log = keras, cfg, run, model, spec, log
+        self.plan = plan
         self.arrays = arrays
         self.state = {"next_epoch": 0, "phase": None, "history": [], "stopped": False,
                       "early": {"best": None, "best_epoch": None, "wait": 0}, "schedule": None, **state}
@@ -259,8 +282,10 @@ class _EpochLoop:
         px, y = arrays["train"]
         weights = class_weights(y, len(run.config()["classes"])) if cfg.class_weights else None
         aug = preset(cfg.augment).with_overrides(**cfg.augment_overrides)
-        self.dataset = make_train_dataset(px, y, spec, cfg.batch_size, aug, cfg.seed, weights)
-        self.schedule = LrSchedule(cfg.schedule, cfg.lr, cfg.epochs, cfg.warmup_epochs, cfg.min_lr_factor,
+        self.dataset = make_train_dataset(px, y, spec, plan.global_batch, aug, cfg.seed, weights,
+                                          shard=(plan.process_id, plan.processes), replicas=len(plan.devices),
+                                          workers=plan.loader_workers)
+        self.schedule = LrSchedule(cfg.schedule, cfg.lr * plan.lr_scale, cfg.epochs, cfg.warmup_epochs, cfg.min_lr_factor,
                                    cfg.plateau_factor, cfg.plateau_patience, self.state["schedule"])
         self.tb = _TensorBoard(run.logs_dir, log) if cfg.tensorboard else None
 
@@ -298,21 +323,26 @@ class _EpochLoop:
         self.dataset.set_epoch(epoch)
         t0 = time.perf_counter()
         # epochs=cfg.epochs so Keras' progress bar says "Epoch e/E"; the callback ends fit after one.
+        # shuffle=False: the dataset permutes itself per (seed, epoch); Keras' shuffle of a PyDataset's
+        # batch order draws from Python's global random state, which a resumed run does not reproduce.
         fit = self.model.fit(self.dataset, epochs=self.cfg.epochs, initial_epoch=epoch, verbose=self.verbose,
-                             callbacks=[_one_epoch_only(self.keras)])
+                             callbacks=[_one_epoch_only(self.keras)], shuffle=False)
+        img_per_s = self.dataset.images / max(time.perf_counter() - t0, 1e-9)  # the first epoch includes JIT
         if self.cfg.precise_bn:
             from edgemri.train.precise_bn import recalibrate_bn
 
-            recalibrate_bn(self.model, self.arrays["train"][0], self.spec, self.cfg.batch_size,
+            # the global batch: the statistics one device would see, whatever the device count
+            recalibrate_bn(self.model, self.arrays["train"][0], self.spec, self.plan.global_batch,
                            self.cfg.precise_bn, seed=self.cfg.seed + epoch)
         val_loss, val_acc = self._validate()
         row = {"epoch": epoch + 1, "phase": self.state["phase"], "lr": lr,
                "loss": float(fit.history["loss"][-1]), "accuracy": float(fit.history["accuracy"][-1]),
-               "val_loss": val_loss, "val_accuracy": val_acc, "seconds": round(time.perf_counter() - t0, 2)}
+               "val_loss": val_loss, "val_accuracy": val_acc, "seconds": round(time.perf_counter() - t0, 2),
+               "img_per_s": round(img_per_s, 1), "devices": len(self.plan.devices)}
         self.state["history"].append(row)
         self.log(f"epoch {epoch + 1}/{self.cfg.epochs}: lr {lr:.3g}  loss {row['loss']:.4f} "
                  f"acc {row['accuracy']:.4f}  val_loss {val_loss:.4f} val_acc {val_acc:.4f}  "
-                 f"({row['seconds']:.0f}s)")
+                 f"({row['seconds']:.0f}s, {row['img_per_s']:.0f} img/s)")
         improved = self._track_best(epoch, row)
         self.schedule.after_epoch(epoch, val_loss)
         self.state["schedule"] = self.schedule.state
@@ -432,6 +462,8 @@ def _finish(keras: Any, cfg: TrainConfig, run: RunDir, model: Any, data_split: A
     save_curves(state["history"], run.root / "curves.png", title=cfg.arch)
     log(f"val accuracy {metrics['accuracy']:.4f}  balanced {metrics['balanced_accuracy']:.4f}  "
         f"macro F1 {metrics['macro_f1']:.4f}  -> {run.root}")
+    from edgemri.calibrate import after_training  # issue 17: temperature + OOD guard on val (owner H6)
+    after_training(run, log)
     return run
 
 

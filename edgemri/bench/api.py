@@ -26,10 +26,12 @@ def bench(run: str | Path | RunDir, data: str | Path | None = None, targets: lis
           threads: list[int] | tuple[int, ...] = (1,), runs: int = 50, warmup: int = 5,
           max_images: int | None = None, min_accuracy: float | None = None,
           max_drop: float | None = None, progress: bool = True, write: bool = True,
-          split: str = "val", out: str | Path | None = None) -> dict[str, Any]:
+          split: str = "val", out: str | Path | None = None,
+          ood_data: list[str | Path] | None = None) -> dict[str, Any]:
     """Benchmark a run directory and return the report (also written to ``out``, default ``RUN/bench/``).
 
-    ``targets`` defaults to every artifact under ``RUN/export``. Gates are
+    ``targets`` defaults to every artifact under ``RUN/export``. ``ood_data``: image folders that
+    are out of distribution for this model, for the safety section (``edgemri.bench.safety``). Gates are
     checked after the report is written, so a failing CI job still leaves the report to read.
     """
     _check_options(threads, runs, warmup)
@@ -47,6 +49,7 @@ def bench(run: str | Path | RunDir, data: str | Path | None = None, targets: lis
                                                    "max_images": max_images, "data": str(data) if data else None,
                                                    "split": None if data else split},
                           time.time() - t0)
+    report["safety"] = _clean(_safety(rows_to_measure, evals, ood_data))
     from edgemri.bench.gates import check_gates, gate_failures
 
     report["gates"] = {"min_accuracy": min_accuracy, "max_drop": max_drop,
@@ -57,6 +60,13 @@ def bench(run: str | Path | RunDir, data: str | Path | None = None, targets: lis
         write_report(report, Path(out) if out else run.bench_dir)
     check_gates(report)
     return report
+
+
+def _safety(models: list[BenchModel], evals: EvalSet, ood_data: list[str | Path] | None) -> dict[str, Any]:
+    """Calibration before/after and the OOD guard's flagged shares (issue 17), per artifact."""
+    from edgemri.bench.safety import safety_section
+
+    return safety_section(models, evals.paths, evals.labels, ood_data)
 
 
 def _check_options(threads: Any, runs: int, warmup: int) -> None:

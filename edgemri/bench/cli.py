@@ -40,19 +40,27 @@ def bench_command(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of a table."),
     out: str | None = typer.Option(None, "--out", help="Write report.{json,md,html} to this folder "
                                    "(default RUN/bench)."),
+    tune_first: bool = typer.Option(False, "--tune", help="Run edgemri tune on the artifacts first (same "
+                                    "--threads), writing their runtime hints; the report shows winner and losers."),
+    ood_data: list[str] = typer.Option([], "--ood-data", help="Image folder the model was NOT trained on "
+                                       "(repeatable), e.g. BUSI for a brain model: the report shows the share "
+                                       "its out-of-distribution guard flags (synthetic noise is always tried)."),
 ) -> None:
     """Measure accuracy, latency, memory and size of the FP32 model and every artifact.
 
     Each model runs in its own process. Writes RUN/bench/report.json, report.md and report.html.
+    Artifacts run with their manifest's runtime hints (EDGEMRI_HINTS=0: engine defaults).
     """
     from edgemri.bench.api import bench
     from edgemri.errors import GateError
 
     names = [t.strip() for t in targets.split(",") if t.strip()] if targets else None
+    if tune_first:
+        _tune_run(run, names, _int_list(threads, "--threads"))
     try:
         report = bench(run, data=data, targets=names, threads=_int_list(threads, "--threads"), runs=runs,
                        warmup=warmup, max_images=max_images, min_accuracy=min_accuracy, max_drop=max_drop,
-                       split=split, out=out)
+                       split=split, out=out, ood_data=list(ood_data) or None)
         gate_error = None
     except GateError as exc:  # the report was written: show it, then fail
         report, gate_error = exc.report or {}, exc
@@ -102,7 +110,81 @@ def compare_command(
                         "See the table; loosen the aims only with a reason.")
 
 
+def tune_command(
+    target: str = typer.Argument(..., metavar="ARTIFACT|RUN", help="A model file (.tflite/.onnx/.xml) or a "
+                                 "run directory (every artifact under RUN/export)."),
+    threads: str | None = typer.Option(None, "--threads", help="Thread counts to try, e.g. 1,2 "
+                                       "(default: 1..usable cores, at most 4)."),
+    runs: int = typer.Option(20, "--runs", help="Timed runs per configuration, after warm-up (p50)."),
+    warmup: int = typer.Option(3, "--warmup", help="Untimed warm-up runs per configuration."),
+    images: int = typer.Option(8, "--images", help="Images for the output check (the run's val split, "
+                               "else synthetic)."),
+    min_agreement: float = typer.Option(0.98, "--min-agreement", help="Top-1 agreement with the default "
+                                        "configuration a configuration needs to win."),
+    write: bool = typer.Option(True, "--write/--no-write", help="Record the winner as the manifest's runtime "
+                               "hints (sidecar + embedded) and write tune.json beside the artifact."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON instead of tables."),
+) -> None:
+    """Find each artifact's fastest runtime configuration on this machine and record it as hints.
+
+    Tries every configuration its backend has (LiteRT XNNPACK on/off, ONNX Runtime graph
+    optimization, OpenVINO LATENCY/THROUGHPUT) at each thread count; a configuration wins only
+    when its outputs match the default configuration's. predict / Predictor use the hints by default.
+    """
+    from edgemri.bench.tune import tune
+
+    counts = _int_list(threads, "--threads") if threads else None
+    results = tune(target, threads=counts, runs=runs, warmup=warmup, n_images=images,
+                   min_agreement=min_agreement, write=write)
+    if as_json:
+        sys.stdout.write(json.dumps([r.to_dict() for r in results], indent=2) + "\n")
+        return
+    for result in results:
+        _print_tune(result)
+
+
+def _tune_run(run: str, names: list[str] | None, threads: list[int]) -> None:
+    """``bench --tune``: tune the artifacts about to be benched (all of RUN/export, or --targets)."""
+    from pathlib import Path
+
+    from edgemri.bench.inputs import find_artifact
+    from edgemri.bench.tune import artifacts_of, tune
+
+    paths = artifacts_of(Path(run)) if not names else \
+        [a for n in names if (a := find_artifact(Path(run) / "export" / n)) is not None]
+    for path in paths:
+        for result in tune(path, threads=threads):
+            winner = result.winner
+            typer.echo(f"tune {path}: {winner.label() if winner else 'no matching configuration'}", err=True)
+
+
+def _print_tune(result) -> None:
+    from rich.console import Console
+    from rich.table import Table as RichTable
+
+    from edgemri.bench.tune import TABLE_HEADER, table_rows
+
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    m = result.measured.get("machine") or {}
+    table = RichTable(title=f"{result.path} ({result.backend}, {result.kind})",
+                      caption=f"{m.get('cpu')}, {m.get('cores_usable')} usable cores; "
+                              f"{result.measured.get('protocol')}", caption_justify="left")
+    for col in TABLE_HEADER:
+        table.add_column(col, justify="left" if col in ("configuration", "result", "why") else "right")
+    for row in table_rows(result):
+        table.add_row(*row, style="bold green" if row[6] == "WINNER" else None)
+    console.print(table)
+    winner = result.winner
+    if winner is None:
+        console.print("no configuration matched the default's outputs: no hints written", style="red")
+    elif result.written:
+        console.print(f"hints ({winner.label()}) written to {', '.join(result.written)}", highlight=False)
+    else:
+        console.print(f"winner: {winner.label()} (--no-write: nothing written)", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the ``edgemri`` app."""
     app.command("bench")(bench_command)
     app.command("compare")(compare_command)
+    app.command("tune")(tune_command)

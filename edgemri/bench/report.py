@@ -101,9 +101,48 @@ def tables(report: dict[str, Any]) -> list[Table]:
                                    "overhead %"], lat_rows),
         ("Size", ["target", "file MB", "smaller than FP32 by"], size_rows),
     ]
+    tuning = tuning_rows(report)
+    if tuning:
+        out.append(("Runtime tuning (edgemri tune: winner and losers; hints used by each row)",
+                    ["target", "configuration", "tuned p50 ms", "top-1 agree %", "result", "this bench ran"],
+                    tuning))
+    from edgemri.bench.safety import safety_tables
+
+    out += safety_tables(report)
     if problems:
         out.append(("Problems", ["target", "threads", "status", "reason"], problems))
     return out
+
+
+def tuning_rows(report: dict[str, Any]) -> list[list[str]]:
+    """Per artifact: every configuration tune measured (winner first), and the runtime this bench used."""
+    out = []
+    for row in _first_per_target(report):
+        tuning = row.get("tuning") or {}
+        used = _runtime_used(row)
+        cands = sorted((tuning.get("tune") or {}).get("candidates") or [],
+                       key=lambda c: (not c.get("winner"), c.get("p50_ms") is None, c.get("p50_ms") or 0.0))
+        if not cands:
+            if tuning:
+                out.append([row["name"], "not tuned", "–", "–", "–", used])
+            continue
+        for i, c in enumerate(cands):
+            opts = ", ".join(f"{k}={v}" for k, v in (c.get("options") or {}).items()) or "engine defaults"
+            label = f"{c.get('threads')} thr, {opts}" + (" (default)" if c.get("default") else "")
+            agree = c.get("top1_agreement")
+            result = "WINNER" if c.get("winner") else c.get("status") if c.get("status") != "ok" else "slower"
+            out.append([row["name"] if i == 0 else "", label, _f(c.get("p50_ms"), 3),
+                        _pct(agree), result + (f" ({c['reason']})" if c.get("reason") else ""),
+                        used if i == 0 else ""])
+    return out
+
+
+def _runtime_used(row: dict[str, Any]) -> str:
+    runtime = (row.get("tuning") or {}).get("runtime") or {}
+    if not runtime:
+        return "–"
+    opts = ", ".join(f"{k}={v}" for k, v in (runtime.get("options") or {}).items())
+    return f"hints {runtime.get('hints')}" + (f": {opts}" if opts else "")
 
 
 def machine_lines(report: dict[str, Any]) -> list[str]:
@@ -177,6 +216,9 @@ def to_html(report: dict[str, Any]) -> str:
         parts += [f"<h2>{html.escape(title)}</h2>", img]
     if note:
         parts.append(f"<p>{html.escape(note)}</p>")
+    from edgemri.bench.safety import reliability_svg
+
+    parts.append(reliability_svg((report.get("safety") or {}).get("models", [])))
     parts.append("</body></html>\n")
     return "\n".join(parts)
 

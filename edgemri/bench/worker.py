@@ -229,6 +229,10 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         progress("predict", len(paths), len(paths))
 
     result["info"] = model.info()
+    if spec.get("kind") != "keras":  # the runtime hints it ran with, and what edgemri tune measured
+        from edgemri.bench.tune import read_tuning
+
+        result["tuning"] = {"runtime": result["info"].get("runtime"), "tune": read_tuning(spec["path"])}
     result["classes"] = list(model.manifest.classes)
     result["python"] = platform.python_version()
     result["numpy"] = np.__version__

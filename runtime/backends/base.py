@@ -7,6 +7,7 @@ engine is driven the same way and benchmarks compare engines, not glue code.
 
 from __future__ import annotations
 
+import itertools
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from edgemri.errors import ModelFileError
+from edgemri.errors import ModelFileError, UsageError
 from edgemri.registry import Registry
 from edgemri.runtime.formats import FORMATS, Format
 from edgemri.runtime.manifest import Quantization
@@ -45,33 +46,89 @@ class TensorInfo:
                 "quantization": self.quantization.to_dict() if self.quantization else None}
 
 
+@dataclass(frozen=True)
+class Option:
+    """One runtime setting a backend takes through ``load(path, threads, **options)``, as data.
+
+    ``values`` are the accepted values (None, the default, leaves the engine's own default, which
+    is ``engine_default``). ``tuned``: ``edgemri tune`` tries every value and may record the winner
+    as a hint; precision is not tuned, because a faster, less exact run is the user's opt-in.
+    """
+
+    name: str
+    values: tuple[Any, ...]
+    engine_default: Any
+    help: str
+    tuned: bool = True
+
+    def accepts(self, value: Any) -> bool:
+        """Exact match, type included: ``1`` is not ``True`` and ``"true"`` is not a boolean."""
+        return any(type(value) is type(v) and value == v for v in self.values)
+
+
 @dataclass
 class Backend(ABC):
     """A loaded model. Subclasses set the class attributes and implement ``_open``/``run``.
 
     Which files a backend runs, and the pip extra it needs, are its format's (``file_format``):
-    the format table names the backend, so the two cannot disagree.
+    the format table names the backend, so the two cannot disagree. ``OPTIONS`` lists the
+    backend's runtime settings; ``settings`` holds the ones asked for (checked against it).
     """
 
     name: ClassVar[str]
     distributions: ClassVar[tuple[str, ...]] = ()
+    OPTIONS: ClassVar[tuple[Option, ...]] = ()
 
     path: Path
     threads: int | None
+    settings: dict[str, Any] = field(default_factory=dict)
     input: TensorInfo = field(init=False)
     output: TensorInfo = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.settings = self.check_options(self.settings)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], threads: int | None = None, **options: Any) -> Backend:
         """Open ``path``; a missing/empty/corrupt file raises ``ModelFileError`` naming it.
 
-        ``options`` are the backend's own settings (``OpenVINOBackend``: ``precision``).
+        ``options`` are the backend's own settings (``OPTIONS``: LiteRT ``xnnpack``, ONNX Runtime
+        ``graph_optimization``, OpenVINO ``performance_hint`` / ``precision``); an unknown name or
+        value is a one-line ``UsageError`` naming the valid ones. None means the engine's default.
         """
         path = Path(path)
-        backend = cls(path=path, threads=threads, **options)
+        backend = cls(path=path, threads=threads, settings=options)
         check_model_file(path)
         backend._open()
         return backend
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """``options`` with None values dropped, or ``UsageError`` for an unknown name or value."""
+        known = {o.name: o for o in cls.OPTIONS}
+        for key, value in options.items():
+            if key not in known:
+                names = ", ".join(known) or "none"
+                raise UsageError(f"the {cls.name} backend has no option {key!r}", f"Its options: {names}")
+            if value is not None and not known[key].accepts(value):
+                valid = ", ".join(str(v) for v in known[key].values)
+                raise UsageError(f"{cls.name} option {key}={value!r} is not valid", f"Choose one of: {valid}")
+        return {k: v for k, v in options.items() if v is not None}
+
+    @classmethod
+    def configurations(cls, threads: list[int] | tuple[int, ...]) -> list[tuple[int, dict[str, Any]]]:
+        """Every (threads, options) pair ``edgemri tune`` measures: tuned options x thread counts."""
+        tuned = [o for o in cls.OPTIONS if o.tuned]
+        grid: list[tuple[Any, ...]] = list(itertools.product(*(o.values for o in tuned)))
+        combos = [dict(zip((o.name for o in tuned), values)) for values in grid]
+        return [(int(n), combo) for n in threads for combo in combos]
+
+    def options(self) -> dict[str, Any]:
+        """The option values in force: the ones asked for, else the engine's default."""
+        return {o.name: self._option_value(o) for o in self.OPTIONS}
+
+    def _option_value(self, option: Option) -> Any:
+        return self.settings.get(option.name, option.engine_default)
 
     @classmethod
     def file_format(cls) -> Format:
@@ -102,6 +159,7 @@ class Backend(ABC):
             "versions": package_versions(("numpy", *self.distributions)),
             "threads": self.threads,
             "xnnpack": self.xnnpack(),
+            "options": self.options(),
             "path": str(self.path),
             "input": self.input.to_dict(),
             "output": self.output.to_dict(),

@@ -3,8 +3,14 @@
 The first two are small wheels (the Raspberry Pi path); TensorFlow is a last resort for a dev
 box. The interpreter is created with the AUTO op resolver, which applies the XNNPACK delegate
 by default on CPU; ``xnnpack()`` reports whether it really took the graph (a ``DELEGATE`` node
-appears in the execution plan). ``EDGEMRI_XNNPACK=0`` runs the builtin kernels without it: on
-x86 the delegate made the ConvMixer (9x9 depthwise) int8 model 3-4x slower (docs/runtime.md).
+appears in the execution plan). The ``xnnpack`` option (``load(path, threads, xnnpack=False)``,
+or a tuned manifest hint) runs the builtin kernels without it: on x86 the delegate made the
+ConvMixer (9x9 depthwise) int8 model up to 14x slower (docs/runtime.md). The environment variable
+``EDGEMRI_XNNPACK=0|1`` overrides the option and the hints, everywhere.
+
+Precision: float models compute in float32 either way. XNNPACK computes a float32 graph in fp16
+only when its delegate is told to (``TFLITE_XNNPACK_DELEGATE_FLAG_FORCE_FP16``), which the
+interpreter's default delegate is not; ``edgemri tune`` checks the outputs of both paths agree.
 """
 
 from __future__ import annotations
@@ -16,10 +22,25 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from edgemri.errors import MissingExtraError
+from edgemri.errors import MissingExtraError, UsageError
 from edgemri.extras import install_hint
-from edgemri.runtime.backends.base import BACKENDS, Backend, TensorInfo, dtype_name
+from edgemri.runtime.backends.base import BACKENDS, Backend, Option, TensorInfo, dtype_name
 from edgemri.runtime.manifest import Quantization
+
+#: the environment override of the ``xnnpack`` option: its accepted values
+XNNPACK_ENV = "EDGEMRI_XNNPACK"
+_ENV_VALUES = {"0": False, "false": False, "off": False, "1": True, "true": True, "on": True}
+
+
+def xnnpack_env() -> bool | None:
+    """``EDGEMRI_XNNPACK`` as a boolean (None when unset or empty); a bad value is a ``UsageError``."""
+    raw = os.environ.get(XNNPACK_ENV, "").strip().lower()
+    if not raw:
+        return None
+    if raw not in _ENV_VALUES:
+        raise UsageError(f"{XNNPACK_ENV}={os.environ[XNNPACK_ENV]!r} is not valid",
+                         "Use 0 (builtin kernels) or 1 (XNNPACK), or unset it")
+    return _ENV_VALUES[raw]
 
 #: import path of the Interpreter class, in order of preference, and its distribution
 INTERPRETERS: tuple[tuple[str, str], ...] = (
@@ -69,6 +90,17 @@ def _tensor(detail: dict[str, Any]) -> TensorInfo:
 class LiteRTBackend(Backend):
     name: ClassVar[str] = "litert"
     distributions: ClassVar[tuple[str, ...]] = ()
+    OPTIONS: ClassVar[tuple[Option, ...]] = (
+        Option("xnnpack", (True, False), True, "apply the XNNPACK delegate (False: builtin kernels)"),
+    )
+
+    def _option_value(self, option: Option) -> Any:
+        """``xnnpack``: the environment override, else the option, else the engine's default (on).
+
+        (``xnnpack()`` reports whether the delegate really took the graph.)
+        """
+        env = xnnpack_env() if option.name == "xnnpack" else None
+        return super()._option_value(option) if env is None else env
 
     def _open(self) -> None:
         interpreter_cls, self._module, dist = find_interpreter()
@@ -85,8 +117,8 @@ class LiteRTBackend(Backend):
         self._shape = tuple(int(d) for d in self._in["shape"])
 
     def _resolver_option(self) -> dict[str, Any]:
-        """No default delegates (XNNPACK) when ``EDGEMRI_XNNPACK=0``; the engine's default otherwise."""
-        if os.environ.get("EDGEMRI_XNNPACK", "1") != "0":
+        """No default delegates (XNNPACK) when the option (or ``EDGEMRI_XNNPACK``) says so."""
+        if self.options()["xnnpack"]:
             return {}
         module = importlib.import_module(self._module)
         resolver = getattr(module, "OpResolverType", None) or getattr(getattr(module, "experimental", None),

@@ -4,7 +4,8 @@ The CPU plugin's default inference precision is bf16 on CPUs with AMX or AVX512_
 some ARM cores), silently: a float model then no longer computes what it was verified to compute.
 This backend asks for ``INFERENCE_PRECISION_HINT=f32`` unless told otherwise (``precision``), and
 ``info()`` reports the precision the compiled model really uses (a CPU without native f16 falls
-back to bf16 or f32 when f16 is asked for).
+back to bf16 or f32 when f16 is asked for). ``performance_hint`` (``LATENCY``, the CPU plugin's
+default, or ``THROUGHPUT``) is the tuned option; precision is never tuned, only opted into.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import numpy as np
 
 from edgemri.errors import ModelFileError
 from edgemri.extras import require
-from edgemri.registry import unknown_choice
-from edgemri.runtime.backends.base import BACKENDS, Backend, TensorInfo
+from edgemri.runtime.backends.base import BACKENDS, Backend, Option, TensorInfo
 
 #: accepted values of ``precision`` (OpenVINO's element type names for INFERENCE_PRECISION_HINT)
 PRECISIONS = ("f32", "bf16", "f16")
+#: accepted values of ``performance_hint`` (the CPU plugin's PERFORMANCE_HINT)
+PERFORMANCE_HINTS = ("LATENCY", "THROUGHPUT")
 
 
 def _tensor(port: Any) -> TensorInfo:
@@ -34,16 +36,21 @@ def _tensor(port: Any) -> TensorInfo:
 class OpenVINOBackend(Backend):
     name: ClassVar[str] = "openvino"
     distributions: ClassVar[tuple[str, ...]] = ("openvino",)
+    OPTIONS: ClassVar[tuple[Option, ...]] = (
+        Option("performance_hint", PERFORMANCE_HINTS, "LATENCY", "CPU plugin performance hint (streams)"),
+        # edgemri's default, not the plugin's: the plugin would pick bf16 on AMX/AVX512_BF16 CPUs
+        Option("precision", PRECISIONS, "f32", "inference precision (bf16/f16: opt-in only)", tuned=False),
+    )
 
-    precision: str = "f32"
-
-    def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise unknown_choice("OpenVINO inference precision", self.precision, PRECISIONS)
+    @property
+    def precision(self) -> str:
+        return str(self.options()["precision"])
 
     def compile_config(self) -> dict[str, Any]:
-        """The CPU plugin settings: the inference precision, and the thread count when one is set."""
+        """The CPU plugin settings: precision, the performance hint when set, and the thread count."""
         config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": self.precision}
+        if "performance_hint" in self.settings:
+            config["PERFORMANCE_HINT"] = self.settings["performance_hint"]
         if self.threads:
             config["INFERENCE_NUM_THREADS"] = int(self.threads)
         return config

@@ -49,7 +49,7 @@ public class MainActivity extends AppCompatActivity {
         status = findViewById(R.id.status);
         threads = findViewById(R.id.threads);
         delegate = findViewById(R.id.delegate);
-        threads.setSelection(1);
+        threads.setSelection(0); // "tuned": the manifest's hints (edgemri tune), else the default count
         findViewById(R.id.gallery).setOnClickListener(v -> pick.launch("image/*"));
         findViewById(R.id.camera).setOnClickListener(v -> shoot.launch(null));
         AdapterView.OnItemSelectedListener reload = new AdapterView.OnItemSelectedListener() {
@@ -68,7 +68,9 @@ public class MainActivity extends AppCompatActivity {
 
     /** (Re)create the interpreter with the chosen threads and delegate, off the UI thread. */
     private void loadModel() {
-        int nThreads = Integer.parseInt(threads.getSelectedItem().toString());
+        String choice = threads.getSelectedItem().toString();
+        // "tuned": the thread count edgemri tune recorded in the manifest (Classifier.HINTED)
+        int nThreads = choice.equals(getString(R.string.threads_tuned)) ? Classifier.HINTED : Integer.parseInt(choice);
         boolean gpu = delegate.getSelectedItemPosition() == 1;
         worker.execute(() -> {
             if (classifier != null) {
@@ -139,6 +141,11 @@ public class MainActivity extends AppCompatActivity {
             }
             String timing = String.format(Locale.ROOT, "Inference %.1f ms (preprocess %.1f ms) on %s",
                     r.inferenceMs, r.preprocessMs, model.delegateInUse);
+            if (r.verdict.inDistribution != null && !r.verdict.inDistribution) {
+                text.insert(0, "NOT what this model was trained on: " + r.verdict.reason + "\n\n");
+            } else if (r.verdict.inDistribution == null) {
+                text.append("\n(").append(r.verdict.reason).append(")");
+            }
             runOnUiThread(() -> {
                 result.setText(text.toString().trim());
                 status.setText(timing);

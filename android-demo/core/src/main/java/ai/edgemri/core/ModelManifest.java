@@ -82,15 +82,24 @@ public final class ModelManifest {
     public final OutputSpec output;
     public final String arch;
     public final String format;
+    /** The optional runtime section (edgemri tune's threads / XNNPACK); {@link RuntimeHints#NONE} in v1. */
+    public final RuntimeHints hints;
+    /** The optional calibration section (temperature); {@link Calibration#NONE} without one. */
+    public final Calibration calibration;
+    /** The optional ood section (out-of-distribution guard); {@link OodGuard#OFF} without one. */
+    public final OodGuard ood;
 
     private ModelManifest(String task, List<String> classes, InputSpec input, OutputSpec output, String arch,
-                          String format) {
+                          String format, RuntimeHints hints, Calibration calibration, OodGuard ood) {
         this.task = task;
         this.classes = Collections.unmodifiableList(classes);
         this.input = input;
         this.output = output;
         this.arch = arch;
         this.format = format;
+        this.hints = hints;
+        this.calibration = calibration;
+        this.ood = ood;
         validate();
     }
 
@@ -128,7 +137,9 @@ public final class ModelManifest {
             OutputSpec output = new OutputSpec((String) opt(out, "kind", "probabilities"),
                     (String) opt(out, "dtype", "float32"), quant(out.get("quantization")));
             return new ModelManifest(String.valueOf(require(data, "task")), classes, input, output,
-                    String.valueOf(opt(data, "arch", "")), String.valueOf(opt(data, "format", "keras")));
+                    String.valueOf(opt(data, "arch", "")), String.valueOf(opt(data, "format", "keras")),
+                    RuntimeHints.parse(data.get("runtime")), Calibration.parse(data.get("calibration")),
+                    OodGuard.parse(data.get("ood")));
         } catch (ManifestException ex) {
             throw new ManifestException(source + ": " + ex.getMessage());
         } catch (ClassCastException | NullPointerException ex) {

@@ -6,7 +6,8 @@ import java.util.List;
 /**
  * Raw model output to ranked, labelled probabilities: the Java port of {@code postprocess} in
  * runtime/preprocess.py (dequantize in double then float32; softmax for logits; renormalize
- * probabilities, or uniform if they sum to zero).
+ * probabilities, or uniform if they sum to zero), then the manifest's temperature ({@link
+ * Calibration}; identity without one).
  */
 public final class Postprocessor {
     private final ModelManifest manifest;
@@ -39,6 +40,11 @@ public final class Postprocessor {
             throw new ManifestException("model produced " + real.length + " values but the manifest lists "
                     + manifest.numClasses() + " classes");
         }
+        return manifest.calibration.apply(uncalibrated(real), Calibration.floorFor(manifest.output));
+    }
+
+    /** The model's own probabilities (softmax of logits, or renormalized), before the temperature. */
+    public float[] uncalibrated(float[] real) {
         if ("logits".equals(manifest.output.kind)) {
             return softmax(real);
         }

@@ -1,0 +1,42 @@
+"""ConvMixer variants: the edge default (kernel 5), the paper's (kernel 9), BN order and stacked mixing."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("keras")
+
+from edgemri.errors import UsageError
+from edgemri.train.models import MODELS, build
+
+TINY = {"dim": 8, "depth": 2, "patch": 4}
+
+
+def _kinds(model) -> list[str]:
+    return [type(layer).__name__ for layer in model.layers]
+
+
+def test_edge_default_mixes_with_kernel_5_folded_and_the_paper_keeps_9_in_its_order():
+    assert MODELS.get("convmixer-edge").defaults["kernel"] == 5
+    assert MODELS.get("convmixer-edge").defaults["order"] == "fold"
+    assert (MODELS.get("convmixer").defaults["kernel"], MODELS.get("convmixer").defaults["order"]) == (9, "paper")
+    edge = build("convmixer-edge", (32, 32, 3), 3, **TINY)
+    paper = build("convmixer", (32, 32, 3), 3, **TINY)
+    assert edge.get_layer("mixer0_dw").kernel_size == (5, 5)
+    assert paper.get_layer("mixer0_dw").kernel_size == (9, 9)
+
+
+def test_fold_order_puts_batchnorm_before_the_activation_and_stack_chains_depthwise():
+    paper = _kinds(build("convmixer-edge", (32, 32, 3), 3, **TINY, order="paper"))
+    fold = _kinds(build("convmixer-edge", (32, 32, 3), 3, **TINY, stack=2))
+    i = paper.index("DepthwiseConv2D")
+    assert paper[i:i + 3] == ["DepthwiseConv2D", "ReLU", "BatchNormalization"]
+    j = fold.index("DepthwiseConv2D")
+    assert fold[j:j + 4] == ["DepthwiseConv2D", "DepthwiseConv2D", "BatchNormalization", "ReLU"]
+    assert paper.count("DepthwiseConv2D") == 2 and fold.count("DepthwiseConv2D") == 4
+
+
+@pytest.mark.parametrize("opts, needle", [({"order": "sideways"}, "order"), ({"stack": 0}, "stack")])
+def test_bad_variant_options_are_one_line_errors(opts, needle):
+    with pytest.raises(UsageError, match=needle):
+        build("convmixer-edge", (32, 32, 3), 3, **TINY, **opts)
