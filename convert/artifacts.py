@@ -73,3 +73,59 @@ def write_openvino(xml_path: Path, model: Any, manifest: Manifest, compress_to_f
     manifest.save(sidecar_path(xml_path))
     return xml_path
 
+
+
+def update_sections(path: Path, **sections: Any) -> list[str]:
+    """Put manifest sections (``runtime=``, ``calibration=``, ``ood=``) into an existing artifact.
+
+    Both copies get them: the sidecar (what the runtime reads first) and, where the file embeds a
+    manifest, the file itself through its format's writer, so a model copied without its sidecar
+    keeps its hints, temperature and guard. Each copy keeps the rest of its own content; every write
+    is atomic. Returns the paths written. The embedded copy is skipped, with a warning, when the
+    format's package is missing (onnx or openvino on a Pi): the sidecar still has the sections.
+    """
+    import logging
+
+    from edgemri.runtime.embed import read_embedded
+
+    written = []
+    embedded = read_embedded(path)
+    if embedded is not None:
+        try:
+            _reembed(path, embedded.replace(**sections))
+            written.append(str(path))
+        except ImportError as exc:
+            logging.getLogger("edgemri").warning("%s: embedded manifest not updated (%s); the sidecar has it",
+                                                 path, exc)
+    sidecar = sidecar_path(path)
+    base = Manifest.load(sidecar) if sidecar.is_file() else embedded
+    if base is not None:
+        base.replace(**sections).save(sidecar)
+        written.append(str(sidecar))
+    return written
+
+
+def _reembed(path: Path, manifest: Manifest) -> None:
+    """Re-write the model file with ``manifest`` embedded (its writer also writes a sidecar, which
+    the caller then re-writes with the sidecar's own content)."""
+    from edgemri.runtime.formats import format_for_path
+
+    fmt = format_for_path(path)
+    if fmt.write is None:
+        raise ImportError(f"the {fmt.name} format has no writer")
+    fmt.write(path, _model_for_writer(fmt.name, path), manifest)
+
+
+def _model_for_writer(fmt: str, path: Path) -> Any:
+    """What ``Format.write`` takes for this format: the flatbuffer bytes, an ONNX proto, an OpenVINO model."""
+    if fmt == "tflite":
+        return path.read_bytes()
+    if fmt == "onnx":
+        import onnx
+
+        return onnx.load(os.fspath(path))
+    if fmt == "openvino":
+        import openvino
+
+        return openvino.Core().read_model(os.fspath(path))
+    raise ImportError(f"no reader for the {fmt} format's writer")

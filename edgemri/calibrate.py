@@ -222,17 +222,16 @@ def _round(metrics: dict[str, float]) -> dict[str, float]:
 
 
 def calibrate_artifact(path: Path, val: Images, reference: dict[str, Any], image_ok: np.ndarray) -> dict[str, Any]:
-    """Fit one artifact on its own val outputs and write both sections into its sidecar."""
+    """Fit one artifact on its own val outputs and write both sections into its manifests."""
+    from edgemri.convert.artifacts import update_sections
     from edgemri.runtime.calibration import probability_floor
-    from edgemri.runtime.manifest import sidecar_path
     from edgemri.runtime.predictor import Predictor
 
     predictor = Predictor.load(path)
     raw = predictor.predict_pixels(val.pixels, calibrated=False)
     cal, ood = calibrate_probs(raw, val.labels, probability_floor(predictor.output_spec), reference,
                                image_ok, f"val ({len(val.labels)} images)")
-    manifest = predictor.manifest.replace(calibration=cal, ood=ood)
-    manifest.save(sidecar_path(path))
+    update_sections(path, calibration=cal, ood=ood)  # sidecar and the embedded copy
     return {"artifact": str(path), "temperature": cal.temperature, **_summary(cal, ood)}
 
 

@@ -151,3 +151,22 @@ def test_bench_safety_section_reports_before_and_after(tiny_models, tmp_path) ->
     assert [t[0].split(" ")[0] for t in tables] == ["Calibration", "Out-of-distribution"]
     assert tables[1][2][0][1] == "guard off"
     assert reliability_svg(section["models"]).count("<svg") == 1
+
+
+def test_update_sections_reaches_the_sidecar_and_the_embedded_copy(tiny_models, tmp_path):
+    """What edgemri calibrate (and tune) write: both manifest copies, the rest of each kept."""
+    import shutil
+
+    from edgemri.convert.artifacts import update_sections
+    from edgemri.runtime.embed import read_embedded
+    from edgemri.runtime.manifest import Calibration, Manifest, sidecar_path
+
+    model = tmp_path / "model.tflite"
+    shutil.copy(tiny_models.tflite_int8, model)
+    shutil.copy(sidecar_path(tiny_models.tflite_int8), sidecar_path(model))
+    before = Manifest.load(sidecar_path(model))
+    written = update_sections(model, calibration=Calibration(temperature=1.7, fitted_on="val"))
+    assert written == [str(model), str(sidecar_path(model))]
+    for copy in (Manifest.load(sidecar_path(model)), read_embedded(model)):
+        assert copy.calibration.temperature == 1.7 and copy.classes == before.classes
+    assert Manifest.load(sidecar_path(model)).input == before.input

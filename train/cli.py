@@ -199,20 +199,28 @@ def _load_recipe(ref: str | None) -> Any:
     return recipes.load(ref)
 
 
-def _typed_fields(cfg: TrainConfig) -> set[str]:
-    """TrainConfig fields whose option was given on the command line (or the environment), not defaulted."""
+def _typed_params() -> set[str] | None:
+    """Names of the options typed on the command line (or set from the environment), not defaulted;
+    None when the command function is called directly, outside a click context."""
     try:  # recent typer releases vendor click as typer._click; older ones use click itself
         from typer._click.globals import get_current_context
     except ImportError:
         from click import get_current_context
 
     ctx = get_current_context(silent=True)
-    if ctx is None:  # called as a plain function: what differs from the defaults was given
+    if ctx is None:
+        return None
+    given = {"COMMANDLINE", "ENVIRONMENT", "PROMPT"}  # ParameterSource names: not DEFAULT / DEFAULT_MAP
+    return {name for name in ctx.params if getattr(ctx.get_parameter_source(name), "name", None) in given}
+
+
+def _typed_fields(cfg: TrainConfig) -> set[str]:
+    """TrainConfig fields whose option was given on the command line (or the environment), not defaulted."""
+    typed = _typed_params()
+    if typed is None:  # called as a plain function: what differs from the defaults was given
         blank = TrainConfig(arch=DEFAULT_ARCH, data=cfg.data, out=cfg.out).to_dict()
         return {k for k, v in cfg.to_dict().items() if v != blank[k]}
-    given = {"COMMANDLINE", "ENVIRONMENT", "PROMPT"}  # ParameterSource names: not DEFAULT / DEFAULT_MAP
-    return {_PARAM_FIELDS.get(name, name) for name in ctx.params
-            if getattr(ctx.get_parameter_source(name), "name", None) in given}
+    return {_PARAM_FIELDS.get(name, name) for name in typed}
 
 
 def _apply_recipe(chosen: Any, cfg: TrainConfig) -> TrainConfig:
@@ -238,14 +246,7 @@ def recipes_command(
 
 def _given(name: str) -> bool:
     """Whether option ``name`` was typed (not defaulted): what --resume may change."""
-    try:  # recent typer releases vendor click as typer._click; older ones use click itself
-        from typer._click.globals import get_current_context
-    except ImportError:
-        from click import get_current_context
-
-    ctx = get_current_context(silent=True)
-    source = ctx.get_parameter_source(name) if ctx is not None and name in ctx.params else None
-    return getattr(source, "name", "DEFAULT") in ("COMMANDLINE", "ENVIRONMENT")
+    return name in (_typed_params() or set())
 
 
 def _check_before_frameworks(cfg: TrainConfig) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from edgemri.errors import DataError, EdgemriError, UsageError
-from edgemri.runtime.manifest import Manifest, RuntimeHints, sidecar_path
+from edgemri.runtime.manifest import Manifest, RuntimeHints
 
 log = logging.getLogger("edgemri.tune")
 
@@ -317,57 +317,10 @@ def hints_from(result: TuneResult) -> RuntimeHints:
 
 # -- writing the hints -----------------------------------------------------------------------------
 def write_hints(path: Path, hints: RuntimeHints) -> list[str]:
-    """The hints into the sidecar and, where the file embeds a manifest, into the file; paths written.
+    """The hints into the sidecar and, where the file embeds a manifest, into the file; paths written."""
+    from edgemri.convert.artifacts import update_sections
 
-    Each copy keeps its own other content (only ``runtime`` changes); every write is atomic.
-    """
-    from edgemri.runtime.embed import read_embedded
-
-    written = []
-    embedded = read_embedded(path)
-    if embedded is not None and _reembed(path, embedded.replace(runtime=hints)):
-        written.append(str(path))
-    sidecar = sidecar_path(path)
-    base = Manifest.load(sidecar) if sidecar.is_file() else embedded
-    if base is not None:
-        base.replace(runtime=hints).save(sidecar)
-        written.append(str(sidecar))
-    return written
-
-
-def _reembed(path: Path, manifest: Manifest) -> bool:
-    """Re-write the model file with ``manifest`` embedded, through its format's writer.
-
-    The writer also writes the sidecar (the caller re-writes it afterwards with its own content).
-    False, with a warning, when the format's package is not installed (the sidecar still has the
-    hints, and the runtime prefers the sidecar).
-    """
-    from edgemri.runtime.formats import format_for_path
-
-    fmt = format_for_path(path)
-    try:
-        model = _model_for_writer(fmt.name, path)
-    except ImportError as exc:
-        log.warning("%s: embedded manifest not updated (%s); the sidecar has the hints", path, exc)
-        return False
-    assert fmt.write is not None, f"format {fmt.name} embeds a manifest but has no writer"
-    fmt.write(path, model, manifest)
-    return True
-
-
-def _model_for_writer(fmt: str, path: Path) -> Any:
-    """What ``Format.write`` takes for this format: the flatbuffer bytes, an ONNX proto, an OpenVINO model."""
-    if fmt == "tflite":
-        return path.read_bytes()
-    if fmt == "onnx":
-        import onnx
-
-        return onnx.load(os.fspath(path))
-    if fmt == "openvino":
-        import openvino
-
-        return openvino.Core().read_model(os.fspath(path))
-    raise ImportError(f"no reader for the {fmt} format's writer")
+    return update_sections(path, runtime=hints)
 
 
 def read_tuning(artifact: str | os.PathLike[str]) -> dict[str, Any] | None:
