@@ -89,6 +89,9 @@ def update_sections(path: Path, **sections: Any) -> list[str]:
     from edgemri.runtime.embed import read_embedded
 
     written = []
+    sidecar = sidecar_path(path)
+    # read the sidecar first: the format's writer below re-writes it from the embedded copy
+    base = Manifest.load(sidecar) if sidecar.is_file() else None
     embedded = read_embedded(path)
     if embedded is not None:
         try:
@@ -97,8 +100,7 @@ def update_sections(path: Path, **sections: Any) -> list[str]:
         except ImportError as exc:
             logging.getLogger("edgemri").warning("%s: embedded manifest not updated (%s); the sidecar has it",
                                                  path, exc)
-    sidecar = sidecar_path(path)
-    base = Manifest.load(sidecar) if sidecar.is_file() else embedded
+    base = base or embedded
     if base is not None:
         base.replace(**sections).save(sidecar)
         written.append(str(sidecar))

@@ -164,9 +164,13 @@ def test_update_sections_reaches_the_sidecar_and_the_embedded_copy(tiny_models, 
     model = tmp_path / "model.tflite"
     shutil.copy(tiny_models.tflite_int8, model)
     shutil.copy(sidecar_path(tiny_models.tflite_int8), sidecar_path(model))
-    before = Manifest.load(sidecar_path(model))
+    before = Manifest.load(sidecar_path(model)).replace(extra={"verification": {"status": "ok"}})
+    before.save(sidecar_path(model))  # sidecar-only content (as convert writes it) must survive
     written = update_sections(model, calibration=Calibration(temperature=1.7, fitted_on="val"))
     assert written == [str(model), str(sidecar_path(model))]
     for copy in (Manifest.load(sidecar_path(model)), read_embedded(model)):
         assert copy.calibration.temperature == 1.7 and copy.classes == before.classes
-    assert Manifest.load(sidecar_path(model)).input == before.input
+    after = Manifest.load(sidecar_path(model))
+    assert after.input == before.input and after.extra["verification"] == {"status": "ok"}
+    runtime_hint = update_sections(model, ood=None)  # a second update keeps the first one's section
+    assert runtime_hint and Manifest.load(sidecar_path(model)).calibration.temperature == 1.7

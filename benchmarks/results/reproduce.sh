@@ -4,9 +4,11 @@
 # Long (about 30-45 min per brain MRI job on a 2-core CPU; minutes on a GPU with KERAS_BACKEND=jax).
 # Not part of CI.
 #   usage: benchmarks/results/reproduce.sh [JOB|DATASET|all ...]
-#   jobs:  brain4-convmixer-edge brain4-simple-cnn brain4-mobilenetv2-a035 brain4-mobilenetv2
-#          brain2-convmixer-edge brain2-mobilenetv2-a035 busi3-simple-cnn busi3-convmixer-edge
-#          busi3-mobilenetv2-a035
+#   jobs:  every edgemri recipe in train/recipes/ that names a dataset job (trained with --recipe:
+#          brain4-convmixer-edge brain4-mobilenetv2 brain2-convmixer-edge brain2-mobilenetv2
+#          busi3-convmixer-edge busi3-mobilenetv2), then tune -> bench -> publish; and the first
+#          generation's flag-defined jobs: brain4-simple-cnn brain4-mobilenetv2-a035 brain2-mobilenetv2-a035
+#          busi3-simple-cnn busi3-mobilenetv2-a035, *-convmixer-edge-v1 (kernel 9, paper order)
 #   datasets: brain4 brain2 busi3 (every job of that dataset); all (every job, default)
 # Runs land in runs/results/<job>/ (EPOCHS=N overrides every job's epoch count); the summary table
 # (`edgemri compare`) in benchmarks/results/SUMMARY.md.
@@ -22,16 +24,23 @@ BUSI="$DATA/busi/train"
 CONVMIXER_EDGE=(--arch convmixer-edge --arch-opt dim=128 --arch-opt depth=6 --arch-opt patch=8)
 mkdir -p "$OUT" "$PUBLISH"
 
-job_args() {  # job name -> "root epochs" then train args (one per line)
+RECIPES=train/recipes
+is_recipe_job() { [ -f "$RECIPES/$1.toml" ]; }   # jobs named after an edgemri recipe train with --recipe
+
+recipe_root() {  # recipe job -> its dataset root (merged classes come from the recipe itself)
+  case $1 in busi3-*) echo "$BUSI" ;; *) echo "$BRAIN" ;; esac
+}
+
+job_args() {  # job name -> "root epochs" then train args (one per line): the first-generation jobs
   case $1 in
-    brain4-convmixer-edge)   echo "$BRAIN 10"; printf '%s\n' "${CONVMIXER_EDGE[@]}" ;;
+    brain4-convmixer-edge-v1) echo "$BRAIN 10"; printf '%s\n' "${CONVMIXER_EDGE[@]}" --arch-opt kernel=9 --arch-opt order=paper ;;
     brain4-simple-cnn)       echo "$BRAIN 12"; printf '%s\n' --arch simple-cnn ;;
     brain4-mobilenetv2-a035) echo "$BRAIN 8";  printf '%s\n' --arch mobilenetv2 --arch-opt alpha=0.35 ;;
     brain4-mobilenetv2)      echo "$BRAIN 8";  printf '%s\n' --arch mobilenetv2 --arch-opt alpha=1.0 ;;
-    brain2-convmixer-edge)   echo "$BRAIN 6";  printf '%s\n' "${CONVMIXER_EDGE[@]}" --merge tumor=glioma,meningioma,pituitary ;;
+    brain2-convmixer-edge-v1) echo "$BRAIN 6";  printf '%s\n' "${CONVMIXER_EDGE[@]}" --arch-opt kernel=9 --arch-opt order=paper --merge tumor=glioma,meningioma,pituitary ;;
     brain2-mobilenetv2-a035) echo "$BRAIN 8";  printf '%s\n' --arch mobilenetv2 --arch-opt alpha=0.35 --merge tumor=glioma,meningioma,pituitary ;;
     busi3-simple-cnn)        echo "$BUSI 40";  printf '%s\n' --arch simple-cnn --augment ultrasound --patience 0 --monitor val_accuracy ;;
-    busi3-convmixer-edge)    echo "$BUSI 40";  printf '%s\n' "${CONVMIXER_EDGE[@]}" --augment ultrasound --patience 0 --monitor val_accuracy ;;
+    busi3-convmixer-edge-v1) echo "$BUSI 40";  printf '%s\n' "${CONVMIXER_EDGE[@]}" --arch-opt kernel=9 --arch-opt order=paper --augment ultrasound --patience 0 --monitor val_accuracy ;;
     busi3-mobilenetv2-a035)  echo "$BUSI 40";  printf '%s\n' --arch mobilenetv2 --arch-opt alpha=0.35 --augment ultrasound --patience 0 --monitor val_accuracy ;;
     *) echo "unknown job $1" >&2; exit 2 ;;
   esac
@@ -51,12 +60,14 @@ publish() {  # what the README table describes: the FP32 Keras model, both int8 
 }
 
 run_job() {
-  local job=$1 run="$OUT/$1" root epochs
+  local job=$1 run="$OUT/$1" root="" epochs=""
   local -a args=()
-  { read -r root epochs; mapfile -t args; } < <(job_args "$job")
+  is_recipe_job "$job" || { read -r root epochs; mapfile -t args; } < <(job_args "$job")
   epochs=${EPOCHS:-$epochs}
   echo "== $job: train ($(date -u +%H:%M:%S))"
-  if [ ! -f "$run/model.keras" ]; then
+  if [ ! -f "$run/model.keras" ] && is_recipe_job "$job"; then   # everything else comes from the recipe
+    "$EDGEMRI" train --recipe "$job" --data "$(recipe_root "$job")" --out "$run" ${EPOCHS:+--epochs "$EPOCHS"}
+  elif [ ! -f "$run/model.keras" ]; then
     "$EDGEMRI" train --data "$root" "${args[@]}" --image-size "$SIZE" --epochs "$epochs" --batch-size 32 \
       --val-fraction 0.15 --test-fraction 0.15 --group-duplicates --seed 0 --out "$run"
   fi
@@ -65,6 +76,8 @@ run_job() {
   [ -d "$run/qat/saved_model" ] || "$EDGEMRI" qat "$run" --epochs 1
   echo "== $job: convert ($(date -u +%H:%M:%S))"
   "$EDGEMRI" convert "$run" --target all || [ $? -eq 3 ]   # 3 = a target failed verification: shown in the report
+  echo "== $job: tune ($(date -u +%H:%M:%S))"   # the fastest matching runtime config -> manifest hints
+  "$EDGEMRI" tune "$run" --threads 1,2
   echo "== $job: bench ($(date -u +%H:%M:%S))"
   "$EDGEMRI" bench "$run" --split test --threads 1,2 --runs 50
   publish "$run" "$job"
@@ -78,12 +91,11 @@ audit() {
 
 expand() {
   case $1 in
-    all)    echo audit brain4-convmixer-edge busi3-simple-cnn busi3-convmixer-edge brain2-convmixer-edge \
-                 brain4-simple-cnn brain4-mobilenetv2-a035 brain4-mobilenetv2 busi3-mobilenetv2-a035 \
-                 brain2-mobilenetv2-a035 ;;
-    brain4) echo brain4-convmixer-edge brain4-simple-cnn brain4-mobilenetv2-a035 brain4-mobilenetv2 ;;
-    brain2) echo brain2-convmixer-edge brain2-mobilenetv2-a035 ;;
-    busi3)  echo busi3-simple-cnn busi3-convmixer-edge busi3-mobilenetv2-a035 ;;
+    all)    echo audit brain4-convmixer-edge brain2-convmixer-edge busi3-convmixer-edge \
+                 brain4-mobilenetv2 brain2-mobilenetv2 busi3-mobilenetv2 ;;
+    brain4) echo brain4-convmixer-edge brain4-mobilenetv2 ;;
+    brain2) echo brain2-convmixer-edge brain2-mobilenetv2 ;;
+    busi3)  echo busi3-convmixer-edge busi3-mobilenetv2 ;;
     *)      echo "$1" ;;
   esac
 }
