@@ -188,7 +188,7 @@ BAD = [
     ('[recipe]\ndescription = "x"\n[train]\nepochs = "3"\n', "train.epochs must be of type int"),
     ('[recipe]\ndescription = "x"\n[train]\nclass_weights = 1\n', "train.class_weights must be of type bool"),
     ('[recipe]\ndescription = "x"\n[train.augment_overrides]\nspin = 3\n', "train.augment_overrides.spin"),
-    ('[recipe]\ndescription = "x"\n[train]\nlabel_smoothing = 0.1\n', "not applied by this version"),
+    ('[recipe]\ndescription = "x"\n[train]\nlabel_smoothing = 1.5\n', "--label-smoothing must be in [0, 1)"),
 ]
 
 

@@ -144,8 +144,26 @@ def test_resume_continues_at_the_next_epoch(data, tmp_path, capsys):
     assert [int(r["epoch"]) for r in csv.DictReader((out / "history.csv").open())] == [1]
 
 
+def test_label_smoothing_and_mixup_train_resume_and_are_recorded(data, tmp_path, capsys):
+    out = tmp_path / "soft"
+    soft = ["--label-smoothing", "0.1", "--mixup", "0.3"]
+    assert main(["train", "--data", str(data), "--out", str(out), "--epochs", "1", *soft, *TINY]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["label_smoothing"] == 0.1 and cfg["mixup"] == 0.3
+    import keras
+
+    model = keras.models.load_model(out / "checkpoint" / "last.keras", safe_mode=True)
+    assert model.loss.get_config()["label_smoothing"] == 0.1  # the loss that trained is the smoothed one
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--epochs", "2"]) == 0
+    rows = list(csv.DictReader((out / "history.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2] and all(0 <= float(r["accuracy"]) <= 1 for r in rows)
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--arch", "resnet9000"], "unknown architecture"),
+    (["--arch", "simple-cnn", "--mixup", "-1"], "--mixup must be >= 0"),
+    (["--arch", "simple-cnn", "--label-smoothing", "1"], "--label-smoothing must be in [0, 1)"),
     (["--arch", "mobilenetv2", "--image-size", "16"], "below the minimum"),
     (["--arch", "simple-cnn", "--arch-opt", "depth=3"], "unknown architecture option"),
     (["--arch", "simple-cnn", "--optimizer", "sgd"], "--optimizer must be one of"),

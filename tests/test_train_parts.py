@@ -158,3 +158,40 @@ def test_unknown_names_are_one_line_before_any_framework_import(tmp_path, argv, 
     assert len(err.splitlines()) == 1 and err.startswith("error: ") and message in err
     modules = json.loads(proc.stdout.split("MODULES", 1)[1])
     assert [m for m in modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras", "jax", "torch")] == []
+
+
+def test_soft_label_batches_are_one_hot_and_mixup_blends_images_targets_and_weights():
+    pytest.importorskip("keras")
+    from edgemri.runtime.manifest import InputSpec
+    from edgemri.train.augment import preset
+    from edgemri.train.dataset import make_train_dataset
+
+    spec = InputSpec(height=8, width=8)
+    rng = np.random.default_rng(0)
+    px = rng.integers(0, 256, (12, 8, 8, 3), dtype=np.uint8)
+    labels = np.array([0, 1, 2] * 4)
+    weights = {0: 1.0, 1: 2.0, 2: 3.0}
+    aug = preset("none")
+
+    plain = make_train_dataset(px, labels, spec, 6, aug, 0, weights, classes=3)
+    plain.set_epoch(0)
+    x0, y0, w0 = plain[0]
+    assert y0.shape == (6, 3) and set(np.unique(y0)) == {0.0, 1.0}
+    assert np.allclose(w0, [weights[int(k)] for k in y0.argmax(1)])
+
+    mixed = make_train_dataset(px, labels, spec, 6, aug, 0, weights, classes=3, mixup=0.4)
+    mixed.set_epoch(0)
+    x1, y1, w1 = mixed[0]
+    assert np.allclose(y1.sum(1), 1.0) and y1.max(1).min() >= 0.5  # the row's own class dominates
+    assert not np.allclose(x1, x0) and not np.allclose(y1, y0)
+    assert np.allclose(w1, y1 @ np.array([1.0, 2.0, 3.0]))  # weights blend like the targets
+    lam = y1.max(1).min()  # the rows whose partner has another class carry lam itself
+    assert 0.5 <= lam < 1.0
+    # every mixed image is lam * own + (1 - lam) * another image of the batch, same lam for the batch
+    partners = [(x1[i] - lam * x0[i]) / (1 - lam) for i in range(6)]
+    assert all(min(np.abs(p - x0[j]).max() for j in range(6)) < 1e-4 for p in partners)
+    again = make_train_dataset(px, labels, spec, 6, aug, 0, weights, classes=3, mixup=0.4)
+    again.set_epoch(0)
+    assert np.array_equal(again[0][0], x1)  # reproducible per (seed, epoch, batch): resume sees the same
+    with pytest.raises(ValueError, match="one-hot"):
+        make_train_dataset(px, labels, spec, 6, aug, 0, None, mixup=0.4)

@@ -108,6 +108,11 @@ def train_command(
                                 "best weights)."),
     no_class_weights: bool = typer.Option(not default("class_weights"), "--no-class-weights", help="Do not "
                                           "weight the loss by inverse class frequency."),
+    label_smoothing: float = typer.Option(default("label_smoothing"), "--label-smoothing", help="Cross-entropy "
+                                          "label smoothing e: the target is 1 - e on the true class plus e / "
+                                          "classes on each (0: off)."),
+    mixup: float = typer.Option(default("mixup"), "--mixup", help="Mixup: blend each training batch with a "
+                                "shuffled copy, weight ~ Beta(a, a); a = 0.2-0.4 is usual (0: off)."),
     precise_bn: int = typer.Option(default("precise_bn"), "--precise-bn", help="Re-estimate BatchNorm statistics "
                                    "on this many clean training batches before each validation (0: off)."),
     mixed_precision: str = typer.Option(default("mixed_precision"), "--mixed-precision", help=f"{MIXED_PRECISION[0]}"
@@ -173,6 +178,7 @@ def train_command(
         augment=augment, augment_overrides={k: v for k, v in overrides.items() if v is not None},
         optimizer=optimizer, weight_decay=weight_decay, schedule=schedule, warmup_epochs=warmup_epochs,
         patience=patience, monitor=monitor, class_weights=not no_class_weights,
+        label_smoothing=label_smoothing, mixup=mixup,
         precise_bn=precise_bn, mixed_precision=mixed_precision, devices=devices, global_batch=global_batch,
         lr_scaling=lr_scaling, precision=precision, loader_workers=loader_workers,
         weights=str(weights) if weights else None, freeze_epochs=freeze_epochs, fine_tune_layers=fine_tune_layers,

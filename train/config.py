@@ -61,8 +61,10 @@ class TrainConfig:
     monitor: str = "val_loss"
     restore_best: bool = True
     class_weights: bool = True
-    # Cross-entropy label smoothing (0: off), a loss option recipes pin; see recipes.NOT_APPLIED_YET.
+    # Cross-entropy label smoothing (0: off): the target puts 1 - e on the true class, e / classes on each.
     label_smoothing: float = 0.0
+    # Mixup (Zhang et al., 2018): each batch blends with a shuffled copy of itself, weight ~ Beta(a, a); 0: off.
+    mixup: float = 0.0
     precise_bn: int = 20  # batches of clean training images to re-estimate BN statistics on (0: off)
     mixed_precision: str = "auto"
     # -- devices and input pipeline (train/distribute.py) --
@@ -99,7 +101,9 @@ class TrainConfig:
             (self.global_batch is None or self.global_batch >= 1,
              f"--global-batch must be >= 1, not {self.global_batch}"),
             (self.loader_workers >= 0, f"--loader-workers must be >= 0 (0: one per core), not {self.loader_workers}"),
-            (0.0 <= self.label_smoothing < 1.0, f"label_smoothing must be in [0, 1), not {self.label_smoothing}"),
+            (0.0 <= self.label_smoothing < 1.0,
+             f"--label-smoothing must be in [0, 1), not {self.label_smoothing}"),
+            (self.mixup >= 0.0, f"--mixup must be >= 0 (a Beta(a, a) parameter; 0: off), not {self.mixup}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -115,6 +119,11 @@ class TrainConfig:
             return self.task
         root = Path(self.data)
         return (root.parent.name if root.name in ("train", "training") else root.name) or "classification"
+
+    @property
+    def soft_labels(self) -> bool:
+        """Whether training targets are class distributions (one-hot, smoothed or mixed) not indices."""
+        return self.label_smoothing > 0 or self.mixup > 0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -40,12 +40,16 @@ def batch_sizes(n: int, batch_size: int, replicas: int = 1) -> list[int]:
 
 def make_train_dataset(pixels: np.ndarray, labels: np.ndarray, spec: InputSpec, batch_size: int,
                        augment: AugmentConfig, seed: int, class_weights: dict[int, float] | None,
-                       shard: tuple[int, int] = (0, 1), replicas: int = 1, workers: int = 1) -> Any:
+                       shard: tuple[int, int] = (0, 1), replicas: int = 1, workers: int = 1,
+                       classes: int | None = None, mixup: float = 0.0) -> Any:
     """Build the PyDataset lazily (importing Keras only here).
 
     ``batch_size`` is the global batch; ``shard`` = (this process, processes) picks this process's
-    slice of it; ``workers`` loader threads (0: one per core).
+    slice of it; ``workers`` loader threads (0: one per core); ``classes``: yield one-hot targets
+    of that width (needed for ``mixup``, which blends within this process's slice).
     """
+    if mixup > 0 and not classes:
+        raise ValueError("mixup needs one-hot targets: pass classes")
     import keras
 
     process, processes = shard
@@ -79,7 +83,28 @@ def make_train_dataset(pixels: np.ndarray, labels: np.ndarray, spec: InputSpec, 
             if processes > 1:  # augment only this process's slice, with draws of its own
                 idx = idx[process * size // processes:(process + 1) * size // processes]
                 key += [process, processes]
-            x = normalize_batch(augment_batch(pixels[idx], augment, np.random.default_rng(key)), spec)
-            return x, labels[idx].astype(np.int64), self.weights[idx]
+            rng = np.random.default_rng(key)
+            x = normalize_batch(augment_batch(pixels[idx], augment, rng), spec)
+            if not classes:
+                return x, labels[idx].astype(np.int64), self.weights[idx]
+            y = np.eye(classes, dtype=np.float32)[labels[idx]]
+            w = self.weights[idx]
+            if mixup > 0 and len(idx) > 1:
+                x, y, w = mix_batch(x, y, w, mixup, rng)
+            return x, y, w
 
     return TrainBatches()
+
+
+def mix_batch(x: np.ndarray, y: np.ndarray, w: np.ndarray, alpha: float,
+              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mixup: ``lam * batch + (1 - lam) * batch[perm]`` for images, one-hot targets and weights.
+
+    ``lam`` is folded to >= 0.5 (the pairs are symmetric, so nothing is lost) so that each row's
+    own image dominates and the "accuracy" Keras reports on training batches stays meaningful.
+    """
+    lam = float(rng.beta(alpha, alpha))
+    lam = max(lam, 1.0 - lam)
+    perm = rng.permutation(len(x))
+    mixed = (lam * x + (1.0 - lam) * x[perm]).astype(x.dtype)
+    return mixed, lam * y + (1.0 - lam) * y[perm], (lam * w + (1.0 - lam) * w[perm]).astype(np.float32)

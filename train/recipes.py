@@ -44,8 +44,6 @@ from edgemri.train.config import DEFAULT_ARCH, TrainConfig
 NOT_IN_RECIPE = frozenset({"data", "out", "overwrite", "recipe", "weights", "devices", "loader_workers"})
 #: Nested tables that merge key by key with the command line's; each belongs to the field named.
 TABLES = {"arch_options": "arch", "augment_overrides": "augment"}
-#: Fields TrainConfig records that the trainer does not apply yet: a recipe may pin only this value.
-NOT_APPLIED_YET: dict[str, Any] = {"label_smoothing": 0.0}
 META_KEYS = {"description": str, "dataset": str, "needs_weights": bool, "notes": list}
 SUFFIX = ".toml"
 
@@ -161,11 +159,12 @@ def _check_train(values: dict[str, Any], path: str) -> dict[str, Any]:
                     else f"[train] takes TrainConfig fields: {allowed}")
             raise UsageError(f"{path}: unknown key train.{key}", hint)
         out[key] = _typed(key, value, hints[key], path)
-        if key in NOT_APPLIED_YET and out[key] != NOT_APPLIED_YET[key]:
-            raise UsageError(f"{path}: train.{key} = {value!r} is not applied by this version's trainer",
-                             f"Use {NOT_APPLIED_YET[key]!r} (or leave it out)")
     if "augment_overrides" in out:
         _check_augment(out["augment_overrides"], path)
+    try:  # a value of the right type but out of range (lr = 0, label_smoothing = 1.5) names the file too
+        TrainConfig(**{"arch": DEFAULT_ARCH, "data": "", "out": "", **out}).validate()
+    except UsageError as exc:
+        raise UsageError(f"{path}: {exc.message}", exc.hint) from exc
     return out
 
 

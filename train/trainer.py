@@ -230,8 +230,13 @@ def _make_optimizer(keras: Any, cfg: TrainConfig, lr: float) -> Any:
 
 
 def _compile(keras: Any, model: Any, cfg: TrainConfig, lr: float) -> None:
-    model.compile(optimizer=_make_optimizer(keras, cfg, lr), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    """Sparse cross-entropy on class indices; on one-hot targets when smoothing or mixing them."""
+    if cfg.soft_labels:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
+        metric: Any = keras.metrics.CategoricalAccuracy(name="accuracy")  # history keeps the key "accuracy"
+    else:
+        loss, metric = "sparse_categorical_crossentropy", "accuracy"
+    model.compile(optimizer=_make_optimizer(keras, cfg, lr), loss=loss, metrics=[metric])
 
 
 def _new_model(keras: Any, cfg: TrainConfig, spec: InputSpec, n_classes: int) -> Any:
@@ -284,7 +289,9 @@ class _EpochLoop:
         aug = preset(cfg.augment).with_overrides(**cfg.augment_overrides)
         self.dataset = make_train_dataset(px, y, spec, plan.global_batch, aug, cfg.seed, weights,
                                           shard=(plan.process_id, plan.processes), replicas=len(plan.devices),
-                                          workers=plan.loader_workers)
+                                          workers=plan.loader_workers,
+                                          classes=len(run.config()["classes"]) if cfg.soft_labels else None,
+                                          mixup=cfg.mixup)
         self.schedule = LrSchedule(cfg.schedule, cfg.lr * plan.lr_scale, cfg.epochs, cfg.warmup_epochs, cfg.min_lr_factor,
                                    cfg.plateau_factor, cfg.plateau_patience, self.state["schedule"])
         self.tb = _TensorBoard(run.logs_dir, log) if cfg.tensorboard else None
