@@ -37,6 +37,9 @@ pytestmark = pytest.mark.slow
 TFLITE_TARGETS = ("tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8", "tflite-int8-ptq")
 RESIZED_MIN_AGREEMENT = 0.75
 FLOAT_PROB_TOL = 1e-5
+# tflite-dynamic quantizes activations at run time; MediaPipe's and LiteRT's hybrid kernels round them
+# differently (seen: 6e-5 in one CI run, 0 in others), still far below a uint8 output step (4e-3)
+HYBRID_PROB_TOL = 1e-3
 UINT8_OUTPUT_STEPS = 8  # measured: at most 4 steps of 1/256 apart on these fixtures
 
 
@@ -120,7 +123,8 @@ def test_mediapipe_agrees_with_edgemri_predict(mp, exported, target: str) -> Non
     got = _compare(mp, exported.paths[target], exported.fixtures)
     assert all(got["presized"]), (target, got["presized"])
     q = got["output"].quantization
-    tol = FLOAT_PROB_TOL if q is None else UINT8_OUTPUT_STEPS * q.scale
+    float_tol = HYBRID_PROB_TOL if target == "tflite-dynamic" else FLOAT_PROB_TOL
+    tol = float_tol if q is None else UINT8_OUTPUT_STEPS * q.scale
     assert got["max_diff"] <= tol, (target, got["max_diff"], tol)
     assert np.mean(got["resized"]) >= RESIZED_MIN_AGREEMENT, (target, got["resized"])
 
