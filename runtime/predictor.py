@@ -37,7 +37,7 @@ Item = str | os.PathLike[str] | np.ndarray
 
 @dataclass
 class Prediction:
-    """One image's result. ``timings`` are milliseconds: decode, preprocess, inference.
+    """One image's result. ``timings`` are milliseconds: decode, preprocess, inference, postprocess.
 
     ``probabilities`` are calibrated when the manifest has a temperature; ``verdict`` is the
     out-of-distribution guard's answer (``in_distribution`` None: the manifest has no guard).
@@ -205,8 +205,9 @@ class Predictor:
         probs = self.calibrate(postprocess(raw, self.output_spec))[0]
         verdict = self.guard.check(arr, pixels, probs)
         index = int(np.argmax(probs))
+        t4 = time.perf_counter()  # postprocess: dequantize, softmax, temperature and the OOD guard
         timings = {"decode": (t1 - t0) * 1e3 if path else 0.0, "preprocess": (t2 - t1) * 1e3,
-                   "inference": (t3 - t2) * 1e3}
+                   "inference": (t3 - t2) * 1e3, "postprocess": (t4 - t3) * 1e3}
         return Prediction(path, self.classes[index], index, probs, self.classes, timings, verdict)
 
     def predict(self, items: Iterable[Item]) -> list[Prediction]:

@@ -37,7 +37,7 @@ def test_json_lines_match_the_predictor(tiny_models, image_dir, capsys):
     pred = Predictor.load(tiny_models.tflite_int8).predict_one(image_dir / "sub" / "0.png")
     assert rows[0]["label"] == pred.label and len(rows[0]["top"]) == 2
     assert rows[0]["probabilities"][pred.label] == pytest.approx(pred.confidence, abs=1e-5)
-    assert set(rows[0]["timings_ms"]) == {"decode", "preprocess", "inference"}
+    assert set(rows[0]["timings_ms"]) == {"decode", "preprocess", "inference", "postprocess"}
 
 
 def test_table_output(tiny_models, image_dir, capsys):

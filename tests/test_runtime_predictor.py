@@ -166,7 +166,7 @@ def test_predict_paths_and_arrays(tiny_models, tmp_path):
     expected = pred.predict_pixels(prepare_pixels(img, pred.manifest.input))[0]
     np.testing.assert_allclose(from_path.probabilities, expected, atol=1e-7)
     assert from_path.label == pred.classes[int(np.argmax(expected))]
-    assert set(from_path.timings) == {"decode", "preprocess", "inference"}
+    assert set(from_path.timings) == {"decode", "preprocess", "inference", "postprocess"}
     assert from_path.timings["decode"] > 0 and from_array.timings["decode"] == 0
     top = from_path.top(3)
     assert top[0][0] == from_path.label and top[0][1] >= top[1][1] >= top[2][1]

@@ -160,8 +160,30 @@ def test_label_smoothing_and_mixup_train_resume_and_are_recorded(data, tmp_path,
     assert [int(r["epoch"]) for r in rows] == [1, 2] and all(0 <= float(r["accuracy"]) <= 1 for r in rows)
 
 
+def test_ema_validates_and_ships_the_average_while_training_continues_from_the_raw_weights(data, tmp_path):
+    recipe = tmp_path / "ema.toml"  # restore_best off: model.keras is the last epoch's average
+    recipe.write_text('[recipe]\ndescription = "ema"\n[train]\nema = 0.9\nrestore_best = false\n')
+    out = tmp_path / "ema"
+    assert main(["train", "--recipe", str(recipe), "--data", str(data), "--out", str(out), "--epochs", "2",
+                 *TINY]) == 0
+    assert json.loads((out / "config.json").read_text())["ema"] == 0.9
+    import keras
+
+    last = keras.models.load_model(out / "checkpoint" / "last.keras", safe_mode=True)
+    shipped = keras.models.load_model(out / "model.keras", safe_mode=True)
+    averages = [np.array(v) for v in last.optimizer._model_variables_moving_average]
+    raw = [np.array(v) for v in last.trainable_variables]
+    assert last.optimizer.use_ema and len(averages) == len(raw) == len(shipped.trainable_variables)
+    for avg, got in zip(averages, shipped.trainable_variables):
+        np.testing.assert_allclose(np.array(got), avg, rtol=1e-6, atol=1e-7)
+    assert max(float(np.abs(a - r).max()) for a, r in zip(averages, raw)) > 1e-4  # the checkpoint keeps raw weights
+    assert main(["train", "--resume", str(out), "--epochs", "3"]) == 0
+    assert [int(r["epoch"]) for r in csv.DictReader((out / "history.csv").open())] == [1, 2, 3]
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--arch", "resnet9000"], "unknown architecture"),
+    (["--arch", "simple-cnn", "--ema", "1"], "--ema must be in [0, 1)"),
     (["--arch", "simple-cnn", "--mixup", "-1"], "--mixup must be >= 0"),
     (["--arch", "simple-cnn", "--label-smoothing", "1"], "--label-smoothing must be in [0, 1)"),
     (["--arch", "mobilenetv2", "--image-size", "16"], "below the minimum"),

@@ -273,3 +273,32 @@ def test_precision_is_an_explicit_openvino_opt_in_named_in_the_output(tiny_model
     assert "bf16 precision (opt-in" in capsys.readouterr().out
     assert main(["predict", str(model), str(image), "--precision", "fp8"]) == 2
     assert "f32, bf16, f16" in capsys.readouterr().err
+
+
+def _int8_vs_fp32_module():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "int8_vs_fp32.py"
+    spec = importlib.util.spec_from_file_location("int8_vs_fp32", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_int8_vs_fp32_table_ratios_use_each_artifacts_winner_and_its_recorded_hints(tmp_path):
+    table = _int8_vs_fp32_module()
+
+    def cand(threads, xnnpack, ms):
+        return {"threads": threads, "options": {"xnnpack": xnnpack}, "p50_ms": ms}
+
+    int8 = [cand(1, True, 3.0), cand(1, False, 1.0)]
+    results = {"tflite-fp32": {"winner": cand(2, True, 2.0), "candidates": []},
+               "tflite-int8": {"winner": int8[1], "candidates": int8}}
+    (tmp_path / "export" / "tflite-int8").mkdir(parents=True)
+    (tmp_path / "export" / "tflite-int8" / "model.tflite.json").write_text(
+        json.dumps({"runtime": {"backend": "litert", "threads": 1, "options": {"xnnpack": True}}}))
+    [row] = table.rows(tmp_path, results)
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2:] == ["2.00 (2t XNNPACK)", "1.00 (1t builtin)", "**0.50x**", "3.00 (1t XNNPACK)", "1.50x"]
+    with pytest.raises(SystemExit, match="--target tflite-fp32"):
+        table.rows(tmp_path, {"tflite-int8": results["tflite-int8"]})

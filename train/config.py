@@ -65,6 +65,9 @@ class TrainConfig:
     label_smoothing: float = 0.0
     # Mixup (Zhang et al., 2018): each batch blends with a shuffled copy of itself, weight ~ Beta(a, a); 0: off.
     mixup: float = 0.0
+    # Exponential moving average of the weights (Keras optimizers' use_ema): the momentum, 0: off. Validation,
+    # the best checkpoint and model.keras hold the average; training continues from the raw weights.
+    ema: float = 0.0
     precise_bn: int = 20  # batches of clean training images to re-estimate BN statistics on (0: off)
     mixed_precision: str = "auto"
     # -- devices and input pipeline (train/distribute.py) --
@@ -104,6 +107,7 @@ class TrainConfig:
             (0.0 <= self.label_smoothing < 1.0,
              f"--label-smoothing must be in [0, 1), not {self.label_smoothing}"),
             (self.mixup >= 0.0, f"--mixup must be >= 0 (a Beta(a, a) parameter; 0: off), not {self.mixup}"),
+            (0.0 <= self.ema < 1.0, f"--ema must be in [0, 1) (the averaging momentum, e.g. 0.99; 0: off), not {self.ema}"),
         ]
         for ok, message in checks:
             if not ok:

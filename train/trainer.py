@@ -224,9 +224,53 @@ def _on_gpu(keras: Any) -> bool:
 
 def _make_optimizer(keras: Any, cfg: TrainConfig, lr: float) -> Any:
     wd = cfg.weight_decay if cfg.weight_decay > 0 else None
+    ema = {"use_ema": True, "ema_momentum": cfg.ema} if cfg.ema > 0 else {}
     if cfg.optimizer == "adamw":
-        return keras.optimizers.AdamW(learning_rate=lr, weight_decay=wd or 0.0)
-    return keras.optimizers.Adam(learning_rate=lr, weight_decay=wd)
+        return keras.optimizers.AdamW(learning_rate=lr, weight_decay=wd or 0.0, **ema)
+    return keras.optimizers.Adam(learning_rate=lr, weight_decay=wd, **ema)
+
+
+def _keep_raw_weights(optimizer: Any) -> Any:
+    """Stop ``fit`` from overwriting the weights with their average when it ends (Keras does that
+    at the end of every ``fit``, and we call ``fit`` once per epoch: training would restart from
+    the average each epoch). ``_EMA`` swaps the average in where it is wanted instead."""
+    if optimizer is not None and getattr(_inner(optimizer), "use_ema", False):
+        optimizer.finalize_variable_values = lambda var_list: None
+    return optimizer
+
+
+def _inner(optimizer: Any) -> Any:
+    return getattr(optimizer, "inner_optimizer", optimizer)  # under a LossScaleOptimizer (mixed precision)
+
+
+class _EMA:
+    """``with _EMA(model):`` the model holds the averaged weights; afterwards its raw weights again.
+
+    A no-op for an optimizer without ``use_ema``. BatchNorm moving statistics are not averaged (not
+    trainable): PreciseBN re-estimates them inside the block, for the averaged weights.
+    """
+
+    def __init__(self, model: Any):
+        self.model = model
+        self.optimizer = _inner(model.optimizer) if model.optimizer is not None else None
+        self.raw: list[np.ndarray] | None = None
+
+    def __enter__(self) -> None:
+        self.swap_in()
+
+    def swap_in(self) -> None:
+        """Put the averaged weights into the model (kept there unless the ``with`` block ends)."""
+        averages = getattr(self.optimizer, "_model_variables_moving_average", None)  # None: not built yet
+        if getattr(self.optimizer, "use_ema", False) and averages:
+            variables = self.model.trainable_variables
+            self.raw = [np.array(v) for v in variables]
+            self.optimizer._overwrite_model_variables_with_average_value(variables)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.raw is not None:
+            for variable, value in zip(self.model.trainable_variables, self.raw):
+                variable.assign(value)
+            self.raw = None
 
 
 def _compile(keras: Any, model: Any, cfg: TrainConfig, lr: float) -> None:
@@ -236,7 +280,7 @@ def _compile(keras: Any, model: Any, cfg: TrainConfig, lr: float) -> None:
         metric: Any = keras.metrics.CategoricalAccuracy(name="accuracy")  # history keeps the key "accuracy"
     else:
         loss, metric = "sparse_categorical_crossentropy", "accuracy"
-    model.compile(optimizer=_make_optimizer(keras, cfg, lr), loss=loss, metrics=[metric])
+    model.compile(optimizer=_keep_raw_weights(_make_optimizer(keras, cfg, lr)), loss=loss, metrics=[metric])
 
 
 def _new_model(keras: Any, cfg: TrainConfig, spec: InputSpec, n_classes: int) -> Any:
@@ -252,10 +296,12 @@ def _new_model(keras: Any, cfg: TrainConfig, spec: InputSpec, n_classes: int) ->
 def _load_checkpoint(keras: Any, run: RunDir) -> Any:
     path = run.checkpoint_dir / LAST_MODEL
     try:
-        return keras.models.load_model(path, safe_mode=True, compile=True)
+        model = keras.models.load_model(path, safe_mode=True, compile=True)
     except Exception as exc:
         raise RunError(f"cannot load checkpoint {path}: {type(exc).__name__}: {str(exc)[:200]}",
                        "Start a new run; the checkpoint is damaged") from exc
+    _keep_raw_weights(model.optimizer)
+    return model
 
 
 def _phase(cfg: TrainConfig, epoch: int) -> int:
@@ -335,13 +381,14 @@ class _EpochLoop:
         fit = self.model.fit(self.dataset, epochs=self.cfg.epochs, initial_epoch=epoch, verbose=self.verbose,
                              callbacks=[_one_epoch_only(self.keras)], shuffle=False)
         img_per_s = self.dataset.images / max(time.perf_counter() - t0, 1e-9)  # the first epoch includes JIT
-        if self.cfg.precise_bn:
-            from edgemri.train.precise_bn import recalibrate_bn
+        with _EMA(self.model):  # --ema: BN statistics and validation are those of the averaged weights
+            if self.cfg.precise_bn:
+                from edgemri.train.precise_bn import recalibrate_bn
 
-            # the global batch: the statistics one device would see, whatever the device count
-            recalibrate_bn(self.model, self.arrays["train"][0], self.spec, self.plan.global_batch,
-                           self.cfg.precise_bn, seed=self.cfg.seed + epoch)
-        val_loss, val_acc = self._validate()
+                # the global batch: the statistics one device would see, whatever the device count
+                recalibrate_bn(self.model, self.arrays["train"][0], self.spec, self.plan.global_batch,
+                               self.cfg.precise_bn, seed=self.cfg.seed + epoch)
+            val_loss, val_acc = self._validate()
         row = {"epoch": epoch + 1, "phase": self.state["phase"], "lr": lr,
                "loss": float(fit.history["loss"][-1]), "accuracy": float(fit.history["accuracy"][-1]),
                "val_loss": val_loss, "val_accuracy": val_acc, "seconds": round(time.perf_counter() - t0, 2),
@@ -385,7 +432,8 @@ class _EpochLoop:
         with atomic_dir(self.run.checkpoint_dir) as tmp:
             self.model.save(tmp / LAST_MODEL)
             if improved:
-                self.model.save_weights(tmp / BEST_WEIGHTS)
+                with _EMA(self.model):  # the weights that were validated
+                    self.model.save_weights(tmp / BEST_WEIGHTS)
             elif old_best.is_file():
                 shutil.copy2(old_best, tmp / BEST_WEIGHTS)
             state = {**self.state, "rng": {"seed": self.cfg.seed, "data_order": "numpy default_rng([seed, epoch])",
@@ -446,6 +494,8 @@ def _finish(keras: Any, cfg: TrainConfig, run: RunDir, model: Any, data_split: A
         model.load_weights(best)
         log(f"restored the best weights (epoch {state['early']['best_epoch']}, "
             f"{cfg.monitor} {state['early']['best']:.4f})")
+    else:
+        _EMA(model).swap_in()  # --ema: ship the last epoch's average (a no-op without it)
     model = _deployable(keras, cfg, model, spec, len(data_split.classes))
     with atomic_path(run.model) as tmp:
         model.save(tmp)
