@@ -12,6 +12,7 @@ from edgemri.runtime.calibration import (
     apply_temperature,
     brier,
     ece,
+    ece_floor,
     log_scores,
     probability_floor,
     reliability,
@@ -150,6 +151,11 @@ def test_bench_safety_section_reports_before_and_after(tiny_models, tmp_path) ->
     tables = safety_tables({"safety": section})
     assert [t[0].split(" ")[0] for t in tables] == ["Calibration", "Out-of-distribution"]
     assert tables[1][2][0][1] == "guard off"
+    floor = entry["ece_floor"]
+    assert floor["n"] == 6 and 0 < floor["mean"] <= floor["p95"]
+    assert tables[0][2][0][4] == f"{floor['mean']:.4f} / {floor['p95']:.4f}"
+    old = {"safety": {"models": [{k: v for k, v in entry.items() if k != "ece_floor"}]}}
+    assert safety_tables(old)[0][2][0][4] == "–"  # reports written before the floor existed
     assert reliability_svg(section["models"]).count("<svg") == 1
 
 
@@ -174,3 +180,18 @@ def test_update_sections_reaches_the_sidecar_and_the_embedded_copy(tiny_models, 
     assert after.input == before.input and after.extra["verification"] == {"status": "ok"}
     runtime_hint = update_sections(model, ood=None)  # a second update keeps the first one's section
     assert runtime_hint and Manifest.load(sidecar_path(model)).calibration.temperature == 1.7
+
+
+def test_ece_floor_is_what_perfect_calibration_reads_at_this_size() -> None:
+    """Labels drawn from the probabilities themselves are perfectly calibrated: their ECE is noise."""
+    rng = np.random.default_rng(1)
+    probs = softmax(rng.normal(scale=2.0, size=(4000, 3)))
+    labels = np.array([rng.choice(3, p=row) for row in probs])
+    big = ece_floor(probs)
+    small = ece_floor(probs[:94])
+    assert small["n"] == 94 and big["n"] == 4000
+    assert small["mean"] > 3 * big["mean"]  # ECE's small-sample bias: ~1/sqrt(n)
+    assert ece(probs, labels) <= big["p95"] * 1.5
+    overconfident = softmax(np.log(probs) * 3)  # same labels, sharpened: miscalibrated
+    assert ece(overconfident, labels) > 3 * big["p95"]
+    assert np.isnan(ece_floor(np.zeros((0, 3)))["mean"])

@@ -117,3 +117,23 @@ def test_predict_prints_the_verdict_and_reject_ood_exits_non_zero(tiny_models, t
 
     assert main(["predict", str(tiny_models.tflite_int8), str(img)]) == 0
     assert "guard off" in capsys.readouterr().err
+
+
+@pytest.mark.runtime
+def test_fast_features_equal_their_plain_definitions() -> None:
+    """colourfulness and the block means are computed with integer tricks; they must equal the plain formulas."""
+    rng = np.random.default_rng(7)
+    for shape in [(37, 53, 3), (128, 128, 3), (8, 9, 3)]:
+        img = rng.integers(0, 256, shape, dtype=np.uint8)
+        f = img.astype(np.float64)
+        plain = np.abs(f - f.mean(axis=-1, keepdims=True)).mean()
+        assert colourfulness(img) == pytest.approx(plain, rel=1e-12)
+        gray = np.repeat(img[..., :1], 3, axis=-1)
+        feats = image_features(gray)
+        h, w = shape[:2]
+        r, c = [(h * i) // 8 for i in range(9)], [(w * j) // 8 for j in range(9)]
+        means = [gray[r[i]:r[i + 1], c[j]:c[j + 1], 0].astype(np.float64).mean() / 255.0
+                 for i in range(8) for j in range(8)]
+        np.testing.assert_array_equal(feats[:64], means)
+    with pytest.raises(ValueError, match="at least 8x8"):
+        image_features(np.zeros((7, 30, 3), dtype=np.uint8))

@@ -123,3 +123,36 @@ def test_gray3_is_the_gray_plane_resized_once_and_replicated():
     assert gray3.shape == (24, 20, 3) and gray3.flags.c_contiguous
     np.testing.assert_array_equal(gray3, np.repeat(gray, 3, axis=-1))
     np.testing.assert_array_equal(gray3, _reference_resize(to_color(rgb, "gray3"), 24, 20, "bilinear"))
+
+
+def test_equal_channel_shortcut_is_the_luma_formula():
+    """An RGB image with R = G = B skips the luma arithmetic: only valid because rint(luma(v,v,v)) == v."""
+    v = np.arange(256, dtype=np.float64)
+    np.testing.assert_array_equal(np.rint(v * 0.299 + v * 0.587 + v * 0.114), v)
+    gray = np.random.default_rng(5).integers(0, 256, (33, 47), dtype=np.uint8)
+    rgb = np.repeat(gray[..., None], 3, axis=-1)
+    np.testing.assert_array_equal(to_color(rgb, "gray")[..., 0], gray)
+    tinted = rgb.copy()
+    tinted[0, 0, 2] ^= 1  # one channel differs by one level: the formula path, same rounding rule
+    f = tinted.astype(np.float64)
+    want = np.clip(np.rint(f[..., 0] * 0.299 + f[..., 1] * 0.587 + f[..., 2] * 0.114), 0, 255)
+    np.testing.assert_array_equal(to_color(tinted, "gray")[..., 0], want.astype(np.uint8))
+
+
+@pytest.mark.parametrize("dtype,qscale,zero_point", [("int8", 0.0078125, -1), ("int8", 1 / 255, -128),
+                                                     ("uint8", 0.0039215689, 0)])
+def test_tabulated_quantize_and_normalize_equal_the_formula(dtype, qscale, zero_point):
+    """uint8 pixels go through 256-entry tables; every value must be the float64 formula's."""
+    spec = InputSpec(height=16, width=16, dtype=dtype, scale=1 / 127.5, offset=-1.0,
+                     quantization=Quantization(scale=qscale, zero_point=zero_point))
+    pixels = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1).repeat(3, axis=-1)
+    info = np.iinfo(np.int8 if dtype == "int8" else np.uint8)
+    real = pixels.astype(np.float64) / 127.5 - 1.0
+    want = np.clip(np.rint(real / qscale) + zero_point, info.min, info.max).astype(info.dtype)
+    got = quantize(pixels, spec)
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(quantize(pixels.astype(np.float32), spec), want)  # non-uint8: the formula
+    norm = normalize(pixels, spec)
+    assert norm.dtype == np.float32
+    np.testing.assert_array_equal(norm, real.astype(np.float32))

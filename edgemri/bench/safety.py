@@ -66,7 +66,7 @@ def safety_section(models: list[Any], paths: list[str], labels: list[int],
 
 
 def _one(name: str, path: Path, paths: list[str], labels: list[int], sets: dict[str, list[Any]]) -> dict[str, Any]:
-    from edgemri.runtime.calibration import apply_temperature, calibration_metrics, reliability
+    from edgemri.runtime.calibration import apply_temperature, calibration_metrics, ece_floor, reliability
     from edgemri.runtime.predictor import Predictor
 
     predictor = Predictor.load(path)
@@ -78,6 +78,7 @@ def _one(name: str, path: Path, paths: list[str], labels: list[int], sets: dict[
     entry: dict[str, Any] = {
         "name": name, "temperature": predictor.temperature, "guard": predictor.guard.enabled,
         "before": calibration_metrics(raw, y), "after": calibration_metrics(probs, y),
+        "ece_floor": ece_floor(probs),
         "reliability_before": reliability(raw, y), "reliability_after": reliability(probs, y),
         "flagged": {"evaluation set": _flagged(preds)},
     }
@@ -100,12 +101,13 @@ def safety_tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[lis
     models = [m for m in (report.get("safety") or {}).get("models", []) if "error" not in m]
     if not models:
         return []
-    cal = [[m["name"], f"{m['temperature']:.3f}", _f4(m["before"]["ece"]), _f4(m["after"]["ece"]),
+    cal = [[m["name"], f"{m['temperature']:.3f}", _f4(m["before"]["ece"]), _f4(m["after"]["ece"]), _floor(m),
             _f4(m["before"]["brier"]), _f4(m["after"]["brier"])] for m in models]
     sets = list(dict.fromkeys(k for m in models for k in m["flagged"]))
     ood = [[m["name"]] + [_pct(m["flagged"].get(s)) if m["guard"] else "guard off" for s in sets] for m in models]
     return [("Calibration (temperature from the manifest; evaluation set)",
-             ["target", "T", "ECE before", "ECE after", "Brier before", "Brier after"], cal),
+             ["target", "T", "ECE before", "ECE after", "ECE if calibrated (mean / p95)",
+              "Brier before", "Brier after"], cal),
             ("Out-of-distribution guard: share of images flagged (%)", ["target"] + sets, ood)]
 
 
@@ -130,6 +132,12 @@ def reliability_svg(models: list[dict[str, Any]]) -> str:
     if not cells:
         return ""
     return "<h2>Reliability diagrams</h2><div>" + "".join(cells) + "</div>"
+
+
+def _floor(model: dict[str, Any]) -> str:
+    """The small-sample ECE of perfect probabilities (reports written before it existed: –)."""
+    floor = model.get("ece_floor")
+    return "–" if not floor else f"{floor['mean']:.4f} / {floor['p95']:.4f}"
 
 
 def _f4(v: Any) -> str:
