@@ -197,6 +197,48 @@ def test_bad_options_fail_with_one_line(data, tmp_path, capsys, argv, message):
     assert not (tmp_path / "r").exists()  # nothing written
 
 
+def test_final_fit_retrains_on_train_and_val_and_evaluates_on_the_same_test_split(trained, tmp_path, capsys):
+    """--final-fit RUN: RUN's config and split, train + val for RUN's epoch count, test scored once."""
+    from edgemri.data.split import Split
+    from edgemri.runtime.manifest import InputSpec
+    from edgemri.train.config import TrainConfig
+    from edgemri.train.trainer import _load_arrays
+
+    out = tmp_path / "final"
+    capsys.readouterr()
+    assert main(["train", "--final-fit", str(trained.root), "--out", str(out)]) == 0
+    assert "final fit of" in capsys.readouterr().err
+    selection, refit = Split.load(trained.split_path), Split.load(out / "split.json")
+    assert refit.fingerprint == selection.fingerprint  # the same untouched test images
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["final_fit"] == str(trained.root.resolve()) and cfg["restore_best"] is False
+    assert cfg["epochs"] == json.loads(trained.metrics_path.read_text())["epochs_trained"]
+    assert {k: cfg[k] for k in ("arch", "arch_options", "image_size", "lr")} == \
+        {k: trained.config()[k] for k in ("arch", "arch_options", "image_size", "lr")}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["final_fit"]["val_in_training"] is True and metrics["test"]["n"] == len(selection.samples("test"))
+    assert not (out / "calibration.json").exists()  # nothing held out to fit a temperature on
+
+    spec = InputSpec(height=32, width=32, channels=3, color="gray3")
+    arrays = _load_arrays(refit, spec, TrainConfig.from_dict(cfg))
+    assert len(arrays["train"][1]) == len(selection.samples("train")) + len(selection.samples("val"))
+
+    assert main(["train", "--final-fit", str(out)]) != 0  # a final fit of a final fit
+    assert "is itself a final fit" in capsys.readouterr().err
+
+
+def test_final_fit_needs_a_finished_run_with_a_test_split(data, tmp_path, capsys):
+    no_test = tmp_path / "no-test"
+    assert main(["train", "--data", str(data), "--out", str(no_test), "--epochs", "1", *TINY]) == 0
+    capsys.readouterr()
+    for argv, message in [([str(no_test)], "has no test split"), ([str(tmp_path)], "is not a finished run"),
+                          ([str(no_test), "--recipe", "demo"], "not with --recipe or --resume")]:
+        assert main(["train", "--final-fit", *argv]) != 0
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "no-test-final").exists()
+
+
 def test_single_class_dataset_is_refused(tmp_path, capsys):
     root = _write_pngs(tmp_path / "one", ["only"], 4)
     rc = main(["train", "--data", str(root), "--out", str(tmp_path / "r"), *TINY])

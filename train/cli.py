@@ -51,6 +51,11 @@ def train_command(
     out: Path | None = typer.Option(None, "--out", help="Run directory to create (default runs/<arch>)."),
     resume: Path | None = typer.Option(None, "--resume", help="Continue the run in this directory at its "
                                           "next epoch (its config.json wins; --epochs may extend it)."),
+    final_fit: Path | None = typer.Option(None, "--final-fit", help="Retrain the finished run RUN (its "
+                                             "config.json: recipe and every resolved value) on its train + "
+                                             "validation images for its epoch count (--epochs overrides), then "
+                                             "evaluate once on its untouched test split. Writes a new run "
+                                             "(--out, default RUN-final)."),
     epochs: int | None = typer.Option(None, "--epochs", help=f"Number of epochs (default {default('epochs')}; "
                                          "on --resume: the run's own)."),
     image_size: int = typer.Option(default("image_size"), "--image-size", help="Square input size in pixels."),
@@ -146,6 +151,18 @@ def train_command(
     if recipe is not None and resume is not None:
         raise UsageError("--recipe and --resume do not go together", "A resumed run keeps its config.json "
                          "(which records its recipe and every resolved value)")
+    if final_fit is not None:
+        if recipe is not None or resume is not None:
+            raise UsageError("--final-fit takes its recipe from the run it refits: not with --recipe or --resume",
+                             "Resume an interrupted final fit with --resume OUT")
+        cfg = _final_fit_config(final_fit, out, epochs)
+        for name, value in (("devices", devices), ("loader_workers", loader_workers), ("overwrite", overwrite),
+                            ("tensorboard", not no_tensorboard)):
+            if _given("no_tensorboard" if name == "tensorboard" else name):
+                setattr(cfg, name, value)
+        _check_before_frameworks(cfg)
+        _run(cfg)
+        return
     if resume is not None:
         import json
 
@@ -197,6 +214,39 @@ def train_command(
 #: train_command parameters that set a TrainConfig field of another name (the rest share the name;
 #: the augmentation knobs and --arch-opt fill tables that merge key by key anyway).
 _PARAM_FIELDS = {"arch_opt": "arch_options", "no_class_weights": "class_weights", "no_tensorboard": "tensorboard"}
+
+
+def _final_fit_config(selection: Path, out: Path | None, epochs: int | None) -> TrainConfig:
+    """The selection run's config, retargeted: train + val for a fixed epoch count, into a new run.
+
+    The epoch count is the selection run's (its whole schedule: a cosine decay cut at the best
+    epoch is another schedule); no best-epoch restore and no early stopping, since the
+    validation images are now training images.
+    """
+    import json
+
+    from edgemri.errors import UsageError
+
+    hint = "Pass the --out of a finished edgemri train that held out a test split (--test-fraction)"
+    paths = {name: selection / f"{name}.json" for name in ("config", "split", "metrics")}
+    missing = [p.name for p in paths.values() if not p.is_file()]
+    if missing:
+        raise UsageError(f"{selection} is not a finished run ({', '.join(missing)} missing)", hint)
+    try:
+        saved, split, metrics = (json.loads(p.read_text(encoding="utf-8")) for p in paths.values())
+    except ValueError as exc:
+        raise UsageError(f"{selection}: unreadable run files ({exc})", hint) from exc
+    if saved.get("final_fit"):
+        raise UsageError(f"{selection} is itself a final fit", f"Refit its selection run {saved['final_fit']}")
+    if not (split.get("counts") or {}).get("test"):
+        raise UsageError(f"{selection} has no test split: a final fit would have nothing untouched to evaluate on",
+                         hint)
+    cfg = TrainConfig.from_dict(saved)
+    cfg.out = str(out or selection.with_name(selection.name + "-final"))
+    cfg.final_fit = str(selection.resolve())
+    cfg.epochs = epochs or int(metrics.get("epochs_trained") or cfg.epochs)
+    cfg.restore_best, cfg.patience, cfg.overwrite = False, 0, False
+    return cfg
 
 
 def _load_recipe(ref: str | None) -> Any:

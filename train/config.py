@@ -83,6 +83,9 @@ class TrainConfig:
     tensorboard: bool = True
     overwrite: bool = False
     recipe: str | None = None  # --recipe: a packaged recipe's name or a recipe file's path (train/recipes.py)
+    # --final-fit RUN: this run retrains RUN's config on RUN's train + val images (RUN's split.json, so the
+    # same untouched test split) for a fixed epoch count, no best-epoch restore; val is then seen in training.
+    final_fit: str | None = None
 
     def validate(self) -> TrainConfig:
         """Raise UsageError on a value that cannot work, before anything is written."""

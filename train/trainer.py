@@ -107,21 +107,29 @@ def dataset_index(cfg: TrainConfig) -> Any:
 def _create_run(cfg: TrainConfig, plan: distribute.Plan) -> tuple[RunDir, Any, dict[str, Any]]:
     from edgemri.data.split import make_split
 
-    index = dataset_index(cfg)
-    _check_index(index)
-    groups = None
-    if cfg.group_duplicates:
-        from edgemri.data.audit import duplicate_groups
+    if cfg.final_fit:
+        from edgemri.data.split import Split
 
-        groups = duplicate_groups(index, progress=True)
-    data_split = make_split(index, cfg.val_fraction, cfg.test_fraction, cfg.seed, cfg.group_pattern, groups=groups)
+        data_split = Split.load(Path(cfg.final_fit) / "split.json")  # the selection run's: same test images
+        root, classes = data_split.root, list(data_split.classes)
+    else:
+        index = dataset_index(cfg)
+        _check_index(index)
+        groups = None
+        if cfg.group_duplicates:
+            from edgemri.data.audit import duplicate_groups
+
+            groups = duplicate_groups(index, progress=True)
+        data_split = make_split(index, cfg.val_fraction, cfg.test_fraction, cfg.seed, cfg.group_pattern,
+                                groups=groups)
+        root, classes = index.root, list(index.classes)
     if not data_split.samples("val"):
         raise UsageError("the validation split is empty", "Use --val-fraction > 0 or a dataset with a val/ folder")
     run = RunDir.create(cfg.out, overwrite=cfg.overwrite)
     if cfg.overwrite:
         _clear_run(run)
     data_split.save(run.split_path)
-    write_json(run.config_path, {**cfg.to_dict(), "data": str(index.root), "classes": list(index.classes),
+    write_json(run.config_path, {**cfg.to_dict(), "data": str(root), "classes": classes,
                                  "distribution": plan.record()})
     return run, data_split, {}
 
@@ -190,6 +198,8 @@ def _load_arrays(data_split: Any, spec: InputSpec, cfg: TrainConfig) -> dict[str
         samples = data_split.samples(name)
         if samples:
             out[name] = load_samples(samples, spec, data_split.classes, skip_bad=cfg.skip_bad, progress=True)
+    if cfg.final_fit:  # train on train + val; val stays for the per-epoch log (no longer held out)
+        out["train"] = tuple(np.concatenate([out["train"][i], out["val"][i]]) for i in range(2))
     return out
 
 
@@ -513,12 +523,21 @@ def _finish(keras: Any, cfg: TrainConfig, run: RunDir, model: Any, data_split: A
                "best_epoch": state["early"]["best_epoch"], "monitor": cfg.monitor}
     if "test" in reports:
         metrics["test"] = reports["test"]
+    if cfg.final_fit:
+        metrics["final_fit"] = {"of": cfg.final_fit, "val_in_training": True,
+                                "note": "val metrics are on training images; test is the untouched split"}
     write_json(run.metrics_path, metrics)
     save_confusion_matrix(np.array(reports["val"]["confusion_matrix"]), classes, run.root / "confusion_matrix.png",
                           title=f"{cfg.arch} - val accuracy {reports['val']['accuracy']:.3f}")
     save_curves(state["history"], run.root / "curves.png", title=cfg.arch)
     log(f"val accuracy {metrics['accuracy']:.4f}  balanced {metrics['balanced_accuracy']:.4f}  "
         f"macro F1 {metrics['macro_f1']:.4f}  -> {run.root}")
+    if cfg.final_fit:
+        test = reports.get("test")
+        log(f"final fit of {cfg.final_fit}: "
+            + (f"test accuracy {test['accuracy']:.4f} (n={test['n']}); " if test else "no test split; ")
+            + "not calibrated and no OOD guard (no held-out validation images to fit them on)")
+        return run
     from edgemri.calibrate import after_training  # issue 17: temperature + OOD guard on val (owner H6)
     after_training(run, log)
     return run
