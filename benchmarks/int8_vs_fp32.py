@@ -34,13 +34,24 @@ def config_name(candidate: dict[str, Any]) -> str:
 
 
 def hinted(run: Path, name: str, result: dict[str, Any]) -> dict[str, Any] | None:
-    """The candidate the artifact's recorded hints select (None: the manifest has no hints)."""
+    """The candidate the artifact's recorded hints select on this CPU (None: the manifest has no hints).
+
+    The entry tuned on this CPU model when the manifest has one (``runtime.machines``), else the
+    top level: what ``Predictor.load`` runs.
+    """
+    from dataclasses import fields
+
+    from edgemri.bench.machine import cpu_model
+    from edgemri.runtime.manifest import RuntimeHints
+
     sidecar = run / "export" / name / "model.tflite.json"
-    hints = json.loads(sidecar.read_text()).get("runtime") if sidecar.is_file() else None
-    if not hints:
+    data = json.loads(sidecar.read_text()).get("runtime") if sidecar.is_file() else None
+    if not isinstance(data, dict):
         return None
+    known = {f.name for f in fields(RuntimeHints)}
+    chosen = RuntimeHints(**{k: v for k, v in data.items() if k in known}).for_cpu(cpu_model())
     for c in result["candidates"]:
-        if c["threads"] == hints.get("threads") and c["options"] == hints.get("options", {}):
+        if c["threads"] == chosen.threads and c["options"] == (chosen.options or {}):
             return c
     return None
 

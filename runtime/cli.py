@@ -155,6 +155,8 @@ def runtime_label(predictor) -> str:
     runtime = getattr(predictor, "runtime", None)
     if runtime is not None:
         parts.append(f"hints: {runtime.hints}")
+        if runtime.tuned_elsewhere:
+            parts.append(f"tuned on {runtime.tuned_elsewhere}, not this CPU (retune: edgemri tune)")
     return ", ".join(parts)
 
 

@@ -89,6 +89,45 @@ class RuntimeHints:
     threads: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
     measured: dict[str, Any] = field(default_factory=dict)
+    # hints tuned on other CPU models, each {"backend", "threads", "options", "measured"}: one file
+    # deployed to two kinds of machine runs each kind's winner (builtin kernels won on an AMD EPYC,
+    # XNNPACK at 2 threads on an Intel Xeon, for the same model). Readers that know only the
+    # top-level fields (the Android core, older edgemri) use those.
+    machines: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def cpu(self) -> str | None:
+        """The CPU model these hints were measured on (``measured.machine.cpu``), if recorded."""
+        machine = self.measured.get("machine") if isinstance(self.measured, dict) else None
+        cpu = machine.get("cpu") if isinstance(machine, dict) else None
+        return cpu.strip() if isinstance(cpu, str) and cpu.strip() else None
+
+    def entries(self) -> list[RuntimeHints]:
+        """The top-level hints, then each well-formed per-machine entry (malformed ones skipped)."""
+        out = [RuntimeHints(self.backend, self.threads, self.options, self.measured if isinstance(self.measured, dict)
+                            else {})]
+        for entry in self.machines if isinstance(self.machines, list) else ():
+            if isinstance(entry, dict):
+                try:
+                    out.append(_section(RuntimeHints, {**entry, "machines": []}))
+                except TypeError:
+                    continue
+        return out
+
+    def for_cpu(self, cpu: str) -> RuntimeHints:
+        """The entry tuned on ``cpu``, else the top-level hints (tuned elsewhere, or nowhere recorded)."""
+        entries = self.entries()
+        return next((e for e in entries if e.cpu == cpu.strip()), entries[0])
+
+    def merged_with(self, new: RuntimeHints) -> RuntimeHints:
+        """``new`` at the top level; hints of every other CPU kept under ``machines`` (one per CPU)."""
+        kept: dict[str, RuntimeHints] = {}
+        for entry in self.entries():
+            if entry.cpu and entry.cpu != new.cpu and entry.cpu not in kept:
+                kept[entry.cpu] = entry
+        machines = [{"backend": e.backend, "threads": e.threads, "options": e.options, "measured": e.measured}
+                    for e in kept.values()]
+        return RuntimeHints(new.backend, new.threads, dict(new.options), dict(new.measured), machines)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from edgemri.runtime.calibration import apply_temperature, probability_floor
 from edgemri.runtime.embed import read_embedded
 from edgemri.runtime.guard import Guard, Verdict
 from edgemri.runtime.images import load_image
-from edgemri.runtime.manifest import InputSpec, Manifest, OutputSpec, Quantization, sidecar_path
+from edgemri.runtime.manifest import InputSpec, Manifest, OutputSpec, Quantization, RuntimeHints, sidecar_path
 from edgemri.runtime.preprocess import postprocess, prepare_pixels, to_model_input
 
 Item = str | os.PathLike[str] | np.ndarray
@@ -242,10 +242,14 @@ class RuntimeChoice:
     options: dict[str, Any]
     hints: str
     fallback: RuntimeChoice | None = None  # the defaults, when the hints chose something
+    tuned_elsewhere: str | None = None  # the CPU the used hints were tuned on, when it is not this one
 
     def to_dict(self) -> dict[str, Any]:
-        return {"backend": self.backend, "threads": self.threads, "options": dict(self.options),
-                "hints": self.hints}
+        out = {"backend": self.backend, "threads": self.threads, "options": dict(self.options),
+               "hints": self.hints}
+        if self.tuned_elsewhere:
+            out["tuned_on"] = self.tuned_elsewhere
+        return out
 
 
 def hints_enabled(flag: bool | None) -> tuple[bool, str]:
@@ -282,9 +286,9 @@ def choose_runtime(path: Path, manifest: Manifest, backend: str | None = None, t
         explicit["precision"] = precision
     default.check_options(explicit)
     use, why = hints_enabled(hints)
-    hint = manifest.runtime
-    if hint is None or not use:
+    if manifest.runtime is None or not use:
         return RuntimeChoice(default.name, threads, explicit, why or "none")
+    hint = manifest.runtime.for_cpu(_this_cpu())
     name = hint.backend or default.name
     if backend is not None and name != default.name:
         return RuntimeChoice(default.name, threads, explicit, f"not used: tuned for {name}, --backend {backend}")
@@ -296,7 +300,23 @@ def choose_runtime(path: Path, manifest: Manifest, backend: str | None = None, t
     hinted = {**_usable_hint_options(cls, hint.options, path), **explicit}
     n_threads = threads if threads is not None else _hint_threads(hint.threads, path)
     plain = RuntimeChoice(default.name, threads, explicit, "ignored: the hinted configuration did not load")
-    return RuntimeChoice(name, n_threads, hinted, "used", fallback=plain)
+    return RuntimeChoice(name, n_threads, hinted, "used", fallback=plain, tuned_elsewhere=_other_cpu(hint))
+
+
+def _other_cpu(hint: RuntimeHints) -> str | None:
+    """The CPU model the chosen hints were measured on, when it is not this machine's.
+
+    The winner depends on the CPU: hints from another CPU still run (when the manifest has none
+    for this one), but the user is told that ``edgemri tune`` here may pick something faster.
+    """
+    return hint.cpu if hint.cpu and hint.cpu != _this_cpu() else None
+
+
+@functools.lru_cache(maxsize=1)
+def _this_cpu() -> str:
+    from edgemri.bench.machine import cpu_model
+
+    return cpu_model().strip()
 
 
 def _usable_hint_options(cls: type[Backend], options: Any, path: Path) -> dict[str, Any]:

@@ -197,6 +197,60 @@ def test_predict_cli_no_hints_flag_and_runtime_in_title(int8, tmp_path, capsys):
 
 
 @runtime
+def test_hints_tuned_on_another_cpu_still_run_and_say_so(int8, tmp_path, capsys):
+    from PIL import Image
+
+    from edgemri.bench.machine import cpu_model
+
+    image = tmp_path / "scan.png"
+    Image.fromarray(np.full((20, 20), 90, np.uint8)).save(image)
+    here = {"machine": {"cpu": cpu_model(), "cores": 2}}
+    with_hints(int8, backend="litert", threads=1, options={"xnnpack": False}, measured=here)
+    same = Predictor.load(int8)
+    assert same.runtime.tuned_elsewhere is None and "tuned_on" not in same.info()["runtime"]
+    elsewhere = {"machine": {"cpu": "Some Other CPU 9000", "cores": 2}}
+    with_hints(int8, backend="litert", threads=1, options={"xnnpack": False}, measured=elsewhere)
+    other = Predictor.load(int8)
+    assert other.runtime.hints == "used" and other.engine.xnnpack() is False  # still applied
+    assert other.info()["runtime"]["tuned_on"] == "Some Other CPU 9000"
+    assert main(["predict", str(int8), str(image)]) == 0
+    title = " ".join(capsys.readouterr().out.split())  # rich wraps the table title
+    assert "tuned on Some Other CPU 9000, not this CPU (retune: edgemri tune)" in title
+
+
+@runtime
+def test_hints_for_this_cpu_win_over_hints_tuned_elsewhere(int8):
+    from edgemri.bench.machine import cpu_model
+
+    here = {"backend": "litert", "threads": 1, "options": {"xnnpack": False},
+            "measured": {"machine": {"cpu": cpu_model()}}}
+    with_hints(int8, backend="litert", threads=2, options={"xnnpack": True},
+               measured={"machine": {"cpu": "Some Other CPU 9000"}},
+               machines=["not an entry", {"threads": 1, "bogus": 3}, here])
+    predictor = Predictor.load(int8)
+    assert predictor.engine.xnnpack() is False and predictor.engine.threads == 1  # this CPU's entry
+    assert predictor.runtime.hints == "used" and predictor.runtime.tuned_elsewhere is None
+
+
+@runtime
+def test_tuning_on_a_new_cpu_keeps_the_other_cpus_hints(int8):
+    from edgemri.bench.machine import cpu_model
+
+    other = {"machine": {"cpu": "Some Other CPU 9000"}, "p50_ms": 1.0}
+    with_hints(int8, backend="litert", threads=2, options={"xnnpack": False}, measured=other)
+    for _ in range(2):  # the second tuning on this CPU replaces the first, it does not pile up
+        [result] = tune(int8, threads=[1], runs=2, warmup=0, n_images=2)
+        for copy in (Manifest.load(sidecar_path(int8)), read_embedded(int8)):
+            hints = copy.runtime
+            assert hints.cpu == cpu_model().strip() and hints.threads == 1
+            assert hints.options == result.winner.options
+            assert [m["measured"]["machine"]["cpu"] for m in hints.machines] == ["Some Other CPU 9000"]
+            assert hints.machines[0]["threads"] == 2 and hints.machines[0]["options"] == {"xnnpack": False}
+            assert hints.for_cpu("Some Other CPU 9000").threads == 2
+            assert hints.for_cpu("a third CPU").threads == 1  # unknown CPU: the top-level (latest) hints
+
+
+@runtime
 def test_hinted_backend_not_installed_falls_back_with_a_warning(int8, monkeypatch, caplog):
     monkeypatch.setitem(sys.modules, "openvino", None)  # `import openvino` raises ImportError
     with_hints(int8, backend="openvino", threads=1, options={"performance_hint": "LATENCY"})
@@ -302,3 +356,23 @@ def test_int8_vs_fp32_table_ratios_use_each_artifacts_winner_and_its_recorded_hi
     assert cells[2:] == ["2.00 (2t XNNPACK)", "1.00 (1t builtin)", "**0.50x**", "3.00 (1t XNNPACK)", "1.50x"]
     with pytest.raises(SystemExit, match="--target tflite-fp32"):
         table.rows(tmp_path, {"tflite-int8": results["tflite-int8"]})
+    from edgemri.bench.machine import cpu_model  # hints tuned on this CPU win over the top level
+
+    here = {"threads": 1, "options": {"xnnpack": False}, "measured": {"machine": {"cpu": cpu_model()}}}
+    (tmp_path / "export" / "tflite-int8" / "model.tflite.json").write_text(json.dumps({"runtime": {
+        "backend": "litert", "threads": 1, "options": {"xnnpack": True},
+        "measured": {"machine": {"cpu": "Some Other CPU"}}, "machines": [here]}}))
+    [row] = table.rows(tmp_path, results)
+    assert [c.strip() for c in row.strip("|").split("|")][5:] == ["1.00 (1t builtin)", "0.50x"]
+
+
+def test_cli_defaults_are_the_library_defaults():
+    import inspect
+
+    from edgemri.bench import tune as tune_module
+    from edgemri.bench.cli import tune_command
+
+    params = inspect.signature(tune_command).parameters
+    assert params["runs"].default.default == tune_module.DEFAULT_RUNS
+    assert params["warmup"].default.default == tune_module.DEFAULT_WARMUP
+    assert params["images"].default.default == tune_module.DEFAULT_IMAGES

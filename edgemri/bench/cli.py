@@ -115,8 +115,8 @@ def tune_command(
                                  "run directory (every artifact under RUN/export)."),
     threads: str | None = typer.Option(None, "--threads", help="Thread counts to try, e.g. 1,2 "
                                        "(default: 1..usable cores, at most 4)."),
-    runs: int = typer.Option(20, "--runs", help="Timed runs per configuration, after warm-up (p50)."),
-    warmup: int = typer.Option(3, "--warmup", help="Untimed warm-up runs per configuration."),
+    runs: int = typer.Option(50, "--runs", help="Timed runs per configuration, after warm-up (p50)."),
+    warmup: int = typer.Option(5, "--warmup", help="Untimed warm-up runs per configuration."),
     images: int = typer.Option(8, "--images", help="Images for the output check (the run's val split, "
                                "else synthetic)."),
     min_agreement: float = typer.Option(0.98, "--min-agreement", help="Top-1 agreement with the default "

@@ -41,6 +41,7 @@ def os_name() -> str:
 
 
 def describe_machine() -> dict[str, Any]:
+    usable: int | None
     try:
         usable = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):

@@ -27,13 +27,15 @@ from typing import Any
 import numpy as np
 
 from edgemri.errors import DataError, EdgemriError, UsageError
-from edgemri.runtime.manifest import Manifest, RuntimeHints
+from edgemri.runtime.manifest import Manifest, RuntimeHints, sidecar_path
 
 log = logging.getLogger("edgemri.tune")
 
 TUNE_FILE = "tune.json"  # beside the artifact: every configuration measured (the winner and the losers)
-DEFAULT_RUNS = 20
-DEFAULT_WARMUP = 3
+# 50 runs after 5 warm-ups: at 20 after 3, the winner among sub-millisecond configurations changed
+# from one tuning to the next on the same idle machine (1 vs 2 threads); edgemri bench's protocol
+DEFAULT_RUNS = 50
+DEFAULT_WARMUP = 5
 DEFAULT_IMAGES = 8
 DEFAULT_MIN_AGREEMENT = 0.98
 #: max probability difference to the default configuration, as conversion's verification gates:
@@ -317,9 +319,18 @@ def hints_from(result: TuneResult) -> RuntimeHints:
 
 # -- writing the hints -----------------------------------------------------------------------------
 def write_hints(path: Path, hints: RuntimeHints) -> list[str]:
-    """The hints into the sidecar and, where the file embeds a manifest, into the file; paths written."""
-    from edgemri.convert.artifacts import update_sections
+    """The hints into the sidecar and, where the file embeds a manifest, into the file; paths written.
 
+    Hints the artifact already carries for other CPU models are kept (``RuntimeHints.machines``):
+    tuning on an AMD box does not throw away what an Intel box measured.
+    """
+    from edgemri.convert.artifacts import update_sections
+    from edgemri.runtime.embed import read_embedded
+
+    sidecar = sidecar_path(path)
+    current = Manifest.load(sidecar) if sidecar.is_file() else read_embedded(path)
+    if current is not None and current.runtime is not None:
+        hints = current.runtime.merged_with(hints)
     return update_sections(path, runtime=hints)
 
 
