@@ -85,6 +85,23 @@ def test_fit_temperature_recovers_the_scale() -> None:
     assert t == pytest.approx(3.0, rel=0.15)
 
 
+def test_a_few_exact_zeros_do_not_set_the_temperature() -> None:
+    """Outputs that round a wrong image's true class to 0 (floored to 1e-12) weigh at most NLL_CAP each."""
+    from edgemri.calibrate import fit_temperature
+    from edgemri.runtime.calibration import nll
+
+    z, labels = _calibrated(1000)
+    probs = softmax(z).astype(np.float64)
+    wrong = np.flatnonzero(probs.argmax(1) != labels)[:20]  # 2% of the images: sure and wrong, p_true = 0
+    probs[wrong] = np.eye(probs.shape[1])[probs[wrong].argmax(1)]
+    t = fit_temperature(probs, labels, floor=1e-12)
+    assert 0.7 < t < 1.4  # the other 980 images are calibrated at T = 1
+    scores = np.log(np.maximum(probs, 1e-12))
+    uncapped = min(np.exp(np.linspace(np.log(0.5), np.log(20), 200)),
+                   key=lambda T: nll(softmax(scores / T), labels))
+    assert uncapped > 1.5 * t  # what the plain NLL fit did: twenty images set T
+
+
 @pytest.mark.runtime
 def test_predictor_applies_the_manifest_temperature(tiny_models, tmp_path) -> None:
     from edgemri.runtime.predictor import Predictor

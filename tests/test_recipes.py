@@ -78,7 +78,8 @@ def test_seed_recipes_pin_what_the_notebooks_published():
         values = recipes.load(name).values
         assert {k: values["arch_options"][k] for k in ("dim", "depth", "patch", "kernel")} == \
             {"dim": 128, "depth": 6, "patch": 8, "kernel": 5}
-        assert values["image_size"] == 128 and values["group_duplicates"] is True
+        assert values["image_size"] == (160 if name.startswith("brain4") else 128)
+        assert values["group_duplicates"] is True
 
 
 def test_recipes_command_prints_one_line_per_recipe(capsys):
@@ -87,6 +88,8 @@ def test_recipes_command_prints_one_line_per_recipe(capsys):
     assert [line.split()[0] for line in lines] == NAMES
     by_name = {line.split()[0]: line for line in lines}
     assert "needs --weights" in by_name["seed-brain2-mobilenetv2"] and "needs" not in by_name["demo"]
+    published_as_final_fit = {n for n in NAMES if recipes.load(n).final_fit_holdout}
+    assert published_as_final_fit and all("final fit, --holdout" in by_name[n] for n in published_as_final_fit)
     assert main(["recipes", "seed-brain4-cnn"]) == 0
     assert (FOLDER / "seed-brain4-cnn.toml").read_text() in capsys.readouterr().out
 
@@ -122,7 +125,7 @@ def test_another_arch_drops_the_recipes_arch_options(tmp_path, captured):
     assert main(_train(tmp_path, "--recipe", "brain4-convmixer-edge", "--arch", "mobilenetv2",
                        "--arch-opt", "alpha=0.35")) == 0
     cfg = captured[-1]
-    assert cfg.arch == "mobilenetv2" and cfg.arch_options == {"alpha": "0.35"} and cfg.image_size == 128
+    assert cfg.arch == "mobilenetv2" and cfg.arch_options == {"alpha": "0.35"} and cfg.image_size == 160
     assert main(_train(tmp_path, "--recipe", "brain4-convmixer-edge", "--augment", "none")) == 0
     assert captured[-1].augment == "none" and captured[-1].augment_overrides == {}
 
@@ -189,6 +192,8 @@ BAD = [
     ('[recipe]\ndescription = "x"\n[train]\nclass_weights = 1\n', "train.class_weights must be of type bool"),
     ('[recipe]\ndescription = "x"\n[train.augment_overrides]\nspin = 3\n', "train.augment_overrides.spin"),
     ('[recipe]\ndescription = "x"\n[train]\nlabel_smoothing = 1.5\n', "--label-smoothing must be in [0, 1)"),
+    ('[recipe]\ndescription = "x"\n[train]\nfinal_fit = "runs/a"\n', "unknown key train.final_fit"),
+    ('[recipe]\ndescription = "x"\nfinal_fit_holdout = 1.0\n', "final_fit_holdout must be in (0, 1)"),
 ]
 
 

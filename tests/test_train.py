@@ -227,6 +227,38 @@ def test_final_fit_retrains_on_train_and_val_and_evaluates_on_the_same_test_spli
     assert "is itself a final fit" in capsys.readouterr().err
 
 
+def test_final_fit_with_holdout_keeps_a_calibration_slice_out_of_training(trained, tmp_path, capsys):
+    """--holdout F: F of RUN's val stays out (so the refit is calibrated), the rest of val trains, test untouched."""
+    from edgemri.data.split import Split
+
+    out = tmp_path / "final-h"
+    capsys.readouterr()
+    assert main(["train", "--final-fit", str(trained.root), "--out", str(out), "--holdout", "0.5"]) == 0
+    assert "held out" in capsys.readouterr().err
+    selection, refit = Split.load(trained.split_path), Split.load(out / "split.json")
+    sel = {e.path: e.split for e in selection.entries}
+    new = {e.path: e.split for e in refit.entries}
+    assert {p for p, s in sel.items() if s == "test"} == {p for p, s in new.items() if s == "test"}
+    held = {p for p, s in new.items() if s == "val"}
+    moved = {p for p, s in new.items() if s == "train" and sel[p] == "val"}
+    assert held and moved and held | moved == {p for p, s in sel.items() if s == "val"}
+    assert {e.label for e in refit.entries if e.split == "val"} == set(selection.classes)  # every class kept
+    train_hashes = {e.sha256 for e in refit.entries if e.split == "train"}
+    assert not train_hashes & {e.sha256 for e in refit.entries if e.split == "val"}  # no copy across
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["final_fit"]["val_in_training"] is False and metrics["final_fit"]["holdout"] == 0.5
+    assert metrics["n"] == len(held)  # val metrics on the held-out slice only
+    assert (out / "calibration.json").exists()  # calibrated on the held-out slice, like a selection run
+
+
+def test_holdout_needs_final_fit(data, tmp_path, capsys):
+    for argv, message in [(["--data", str(data)], "--holdout goes with --final-fit")]:
+        assert main(["train", *argv, "--holdout", "0.5", "--out", str(tmp_path / "r")]) != 0
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+
+
 def test_final_fit_needs_a_finished_run_with_a_test_split(data, tmp_path, capsys):
     no_test = tmp_path / "no-test"
     assert main(["train", "--data", str(data), "--out", str(no_test), "--epochs", "1", *TINY]) == 0

@@ -56,6 +56,10 @@ def train_command(
                                              "validation images for its epoch count (--epochs overrides), then "
                                              "evaluate once on its untouched test split. Writes a new run "
                                              "(--out, default RUN-final)."),
+    holdout: float = typer.Option(0.0, "--holdout", help="With --final-fit: keep this fraction of RUN's "
+                                  "validation images out of training (stratified; e.g. 0.5), so the final fit "
+                                  "is calibrated, gets its OOD threshold and int8 calibration images, and can "
+                                  "be published. 0: every validation image trains."),
     epochs: int | None = typer.Option(None, "--epochs", help=f"Number of epochs (default {default('epochs')}; "
                                          "on --resume: the run's own)."),
     image_size: int = typer.Option(default("image_size"), "--image-size", help="Square input size in pixels."),
@@ -151,13 +155,17 @@ def train_command(
     if recipe is not None and resume is not None:
         raise UsageError("--recipe and --resume do not go together", "A resumed run keeps its config.json "
                          "(which records its recipe and every resolved value)")
+    if holdout and final_fit is None:
+        raise UsageError("--holdout goes with --final-fit", "Hold out validation images of a selection run: "
+                         "edgemri train --final-fit RUN --holdout 0.5")
     if final_fit is not None:
         if recipe is not None or resume is not None:
             raise UsageError("--final-fit takes its recipe from the run it refits: not with --recipe or --resume",
                              "Resume an interrupted final fit with --resume OUT")
         cfg = _final_fit_config(final_fit, out, epochs)
+        cfg.final_holdout = holdout
         for name, value in (("devices", devices), ("loader_workers", loader_workers), ("overwrite", overwrite),
-                            ("tensorboard", not no_tensorboard)):
+                            ("tensorboard", not no_tensorboard), ("image_size", image_size)):
             if _given("no_tensorboard" if name == "tensorboard" else name):
                 setattr(cfg, name, value)
         _check_before_frameworks(cfg)

@@ -86,6 +86,10 @@ class TrainConfig:
     # --final-fit RUN: this run retrains RUN's config on RUN's train + val images (RUN's split.json, so the
     # same untouched test split) for a fixed epoch count, no best-epoch restore; val is then seen in training.
     final_fit: str | None = None
+    # --holdout F (final fit only): this fraction of RUN's validation images (stratified by class, exact
+    # duplicates together) stays out of training, so the final fit can still be calibrated, get its OOD
+    # threshold and PTQ calibration images, i.e. be published. 0: every validation image trains.
+    final_holdout: float = 0.0
 
     def validate(self) -> TrainConfig:
         """Raise UsageError on a value that cannot work, before anything is written."""
@@ -93,6 +97,7 @@ class TrainConfig:
             (self.epochs >= 1, f"--epochs must be >= 1, not {self.epochs}"),
             (self.batch_size >= 1, f"--batch-size must be >= 1, not {self.batch_size}"),
             (self.image_size >= 8, f"--image-size must be >= 8, not {self.image_size}"),
+            (0.0 <= self.final_holdout < 1.0, f"--holdout must be in [0, 1), not {self.final_holdout}"),
             (self.lr > 0, f"--lr must be > 0, not {self.lr}"),
             (self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}"),
             (self.schedule in SCHEDULES, f"--schedule must be one of {', '.join(SCHEDULES)}"),

@@ -41,10 +41,13 @@ from edgemri.train.config import DEFAULT_ARCH, TrainConfig
 
 #: TrainConfig fields a recipe may not pin: where the data and the run are, files on this machine,
 #: and where training runs (devices, loader threads) rather than what it learns.
-NOT_IN_RECIPE = frozenset({"data", "out", "overwrite", "recipe", "weights", "devices", "loader_workers"})
+NOT_IN_RECIPE = frozenset({"data", "out", "overwrite", "recipe", "weights", "devices", "loader_workers",
+                           "final_fit", "final_holdout"})
 #: Nested tables that merge key by key with the command line's; each belongs to the field named.
 TABLES = {"arch_options": "arch", "augment_overrides": "augment"}
-META_KEYS = {"description": str, "dataset": str, "needs_weights": bool, "notes": list}
+#: ``final_fit_holdout``: the published model is ``edgemri train --final-fit RUN --holdout X`` of this
+#: recipe's run (benchmarks/results/reproduce.sh reads it), not the selection run itself.
+META_KEYS = {"description": str, "dataset": str, "needs_weights": bool, "notes": list, "final_fit_holdout": float}
 SUFFIX = ".toml"
 
 
@@ -59,6 +62,7 @@ class Recipe:
     dataset: str = ""
     needs_weights: bool = False
     notes: tuple[str, ...] = ()
+    final_fit_holdout: float | None = None
     packaged: bool = True
     text: str = field(default="", repr=False)  # the file as written (edgemri recipes NAME prints it)
 
@@ -72,8 +76,9 @@ class Recipe:
         v = self.values
         size = f"{v['image_size']}px" if "image_size" in v else "-"
         weights = "  [needs --weights]" if self.needs_weights else ""
+        fit = f"  [published: final fit, --holdout {self.final_fit_holdout:g}]" if self.final_fit_holdout else ""
         return (f"{self.name:<28} {v.get('arch', '-'):<15} {size:>6} {v.get('epochs', '-'):>4} ep  "
-                f"{self.description}{weights}")
+                f"{self.description}{weights}{fit}")
 
 
 def _tomllib() -> ModuleType:
@@ -135,7 +140,8 @@ def parse(text: str, name: str, path: str, packaged: bool = False) -> Recipe:
     _check_meta(meta, path)
     return Recipe(name=name, path=path, description=meta.get("description", ""), values=_check_train(values, path),
                   dataset=meta.get("dataset", ""), needs_weights=bool(meta.get("needs_weights", False)),
-                  notes=tuple(meta.get("notes", ())), packaged=packaged, text=text)
+                  notes=tuple(meta.get("notes", ())), final_fit_holdout=meta.get("final_fit_holdout"),
+                  packaged=packaged, text=text)
 
 
 def _check_meta(meta: dict[str, Any], path: str) -> None:
@@ -144,6 +150,8 @@ def _check_meta(meta: dict[str, Any], path: str) -> None:
             raise UsageError(f"{path}: unknown key recipe.{key}", f"[recipe] takes: {', '.join(META_KEYS)}")
         if not isinstance(value, META_KEYS[key]):
             raise UsageError(f"{path}: recipe.{key} must be a {META_KEYS[key].__name__}")
+    if not 0.0 < meta.get("final_fit_holdout", 0.5) < 1.0:
+        raise UsageError(f"{path}: recipe.final_fit_holdout must be in (0, 1), not {meta['final_fit_holdout']}")
     if not meta.get("description"):
         raise UsageError(f"{path}: [recipe] needs a description (the line edgemri recipes prints)")
 

@@ -111,6 +111,8 @@ def _create_run(cfg: TrainConfig, plan: distribute.Plan) -> tuple[RunDir, Any, d
         from edgemri.data.split import Split
 
         data_split = Split.load(Path(cfg.final_fit) / "split.json")  # the selection run's: same test images
+        if cfg.final_holdout:
+            data_split = holdout_split(data_split, cfg.final_holdout, cfg.seed)
         root, classes = data_split.root, list(data_split.classes)
     else:
         index = dataset_index(cfg)
@@ -132,6 +134,36 @@ def _create_run(cfg: TrainConfig, plan: distribute.Plan) -> tuple[RunDir, Any, d
     write_json(run.config_path, {**cfg.to_dict(), "data": str(root), "classes": classes,
                                  "distribution": plan.record()})
     return run, data_split, {}
+
+
+def holdout_split(split: Any, fraction: float, seed: int) -> Any:
+    """A final fit's split: ``fraction`` of ``split``'s val stays val, the rest of val joins train.
+
+    Stratified by class with at least one image per class kept out, and exact duplicates (same
+    sha256) move together, so the held-out slice never holds a copy of a training image; test is
+    untouched. Near-duplicates were already grouped into one split when the selection run's split
+    was made, so they cannot straddle train and test here either.
+    """
+    import dataclasses
+    from collections import defaultdict
+
+    by_class: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
+    for e in split.entries:
+        if e.split == "val":
+            by_class[e.label][e.sha256].append(e)
+    keep: set[int] = set()
+    for ci, label in enumerate(sorted(by_class)):
+        groups = [by_class[label][h] for h in sorted(by_class[label])]
+        order = np.random.default_rng([seed, ci, 7]).permutation(len(groups))
+        want, taken = max(1, round(fraction * sum(len(g) for g in groups))), 0
+        for i in order:
+            if taken >= want:
+                break
+            keep.update(id(e) for e in groups[i])
+            taken += len(groups[i])
+    entries = [e if e.split != "val" or id(e) in keep else dataclasses.replace(e, split="train")
+               for e in split.entries]
+    return dataclasses.replace(split, entries=entries)
 
 
 def _check_index(index: Any) -> None:
@@ -198,7 +230,7 @@ def _load_arrays(data_split: Any, spec: InputSpec, cfg: TrainConfig) -> dict[str
         samples = data_split.samples(name)
         if samples:
             out[name] = load_samples(samples, spec, data_split.classes, skip_bad=cfg.skip_bad, progress=True)
-    if cfg.final_fit:  # train on train + val; val stays for the per-epoch log (no longer held out)
+    if cfg.final_fit and not cfg.final_holdout:  # train + val; val stays for the per-epoch log (seen in training)
         out["train"] = tuple(np.concatenate([out["train"][i], out["val"][i]]) for i in range(2))
     return out
 
@@ -524,20 +556,27 @@ def _finish(keras: Any, cfg: TrainConfig, run: RunDir, model: Any, data_split: A
     if "test" in reports:
         metrics["test"] = reports["test"]
     if cfg.final_fit:
-        metrics["final_fit"] = {"of": cfg.final_fit, "val_in_training": True,
-                                "note": "val metrics are on training images; test is the untouched split"}
+        metrics["final_fit"] = {"of": cfg.final_fit, "val_in_training": not cfg.final_holdout,
+                                "holdout": cfg.final_holdout,
+                                "note": ("val is a held-out slice of the selection run's val (calibration, OOD "
+                                         "threshold); test is the untouched split") if cfg.final_holdout else
+                                        "val metrics are on training images; test is the untouched split"}
     write_json(run.metrics_path, metrics)
     save_confusion_matrix(np.array(reports["val"]["confusion_matrix"]), classes, run.root / "confusion_matrix.png",
                           title=f"{cfg.arch} - val accuracy {reports['val']['accuracy']:.3f}")
     save_curves(state["history"], run.root / "curves.png", title=cfg.arch)
     log(f"val accuracy {metrics['accuracy']:.4f}  balanced {metrics['balanced_accuracy']:.4f}  "
         f"macro F1 {metrics['macro_f1']:.4f}  -> {run.root}")
-    if cfg.final_fit:
+    if cfg.final_fit and not cfg.final_holdout:
         test = reports.get("test")
         log(f"final fit of {cfg.final_fit}: "
             + (f"test accuracy {test['accuracy']:.4f} (n={test['n']}); " if test else "no test split; ")
             + "not calibrated and no OOD guard (no held-out validation images to fit them on)")
         return run
+    if cfg.final_fit:
+        test = reports.get("test")
+        log(f"final fit of {cfg.final_fit} ({cfg.final_holdout:.0%} of its val held out): "
+            + (f"test accuracy {test['accuracy']:.4f} (n={test['n']})" if test else "no test split"))
     from edgemri.calibrate import after_training  # issue 17: temperature + OOD guard on val (owner H6)
     after_training(run, log)
     return run

@@ -26,6 +26,9 @@ mkdir -p "$OUT" "$PUBLISH"
 
 RECIPES=train/recipes
 is_recipe_job() { [ -f "$RECIPES/$1.toml" ]; }   # jobs named after an edgemri recipe train with --recipe
+final_fit_holdout() {  # a recipe's recipe.final_fit_holdout: its published model is a final fit (docs/train.md)
+  "$(dirname "$EDGEMRI")/python" -c "from edgemri.train.recipes import load; print(load('$1').final_fit_holdout or '')"
+}
 
 recipe_root() {  # recipe job -> its dataset root (merged classes come from the recipe itself)
   case $1 in busi3-*) echo "$BUSI" ;; *) echo "$BRAIN" ;; esac
@@ -70,6 +73,13 @@ run_job() {
   elif [ ! -f "$run/model.keras" ]; then
     "$EDGEMRI" train --data "$root" "${args[@]}" --image-size "$SIZE" --epochs "$epochs" --batch-size 32 \
       --val-fraction 0.15 --test-fraction 0.15 --group-duplicates --seed 0 --out "$run"
+  fi
+  local holdout=""
+  is_recipe_job "$job" && holdout=$(final_fit_holdout "$job")
+  if [ -n "$holdout" ]; then   # publish the final fit: train + (1 - holdout) of val, the rest of val calibrates
+    echo "== $job: final fit, holdout $holdout ($(date -u +%H:%M:%S))"
+    [ -f "$run-final/model.keras" ] || "$EDGEMRI" train --final-fit "$run" --holdout "$holdout" --out "$run-final"
+    run="$run-final"
   fi
   "$EDGEMRI" evaluate "$run" --split test
   echo "== $job: qat ($(date -u +%H:%M:%S))"
