@@ -32,21 +32,25 @@ REFERENCE_IMAGES = 1000  # training images summarised for the guard (evenly spac
 IMAGE_QUANTILE = 0.99  # share of val images whose image statistics pass
 TARGET_PASS = 0.96  # share of val images that pass all checks (the aim is >= 95%; 1 point margin)
 T_RANGE = (0.05, 20.0)
-#: Per-image cap on the NLL that the temperature fit minimises: -log(1/1024), the smallest probability
-#: a LiteRT uint8 output can state (its floor), so float and int8 outputs are fitted on the same scale.
-#: Without it, a backend whose output rounds a wrong image's true class to exactly 0 (floored to 1e-12:
-#: 27.6 nats) lets five such images set T alone (measured: onnx-int8 of brain4 T 5.09, test ECE 0.014 ->
-#: 0.061; capped: T 1.49, test ECE 0.010). Images below the cap, i.e. nearly all, fit as before.
-NLL_CAP = -math.log(2.0**-10)
+#: Floor of the probabilities the temperature is fitted on when the outputs hold exact zeros, i.e. were
+#: quantized (onnx-int8 and openvino-int8 dequantize a uint8 softmax into float): 2**-10, the smallest
+#: probability a LiteRT uint8 output states, so all quantized outputs are fitted on one scale. Floored at
+#: 1e-12 instead, five wrong images whose true class rounded to 0 (27.6 nats each) set T alone (brain4
+#: onnx-int8: T 5.09, test ECE 0.014 -> 0.061). It floors the scores, not the loss: an earlier cap on each
+#: image's NLL at -log(2**-10) stopped penalising sure-and-wrong images once a T < 1 pushed them past it,
+#: which biased T low (brain4-mobilenetv2 tflite-int8-ptq: T 0.77, val ECE 0.026 -> 0.037; now T 1.06,
+#: ECE 0.027). Float outputs without zeros keep their own floor: flooring them would bias T low too.
+FIT_FLOOR = 2.0**-10
 
 
 # -- fitting (numpy, no framework) ------------------------------------------------------------------
 def fit_temperature(probs: np.ndarray, labels: np.ndarray, floor: float, kind: str = "probabilities") -> float:
     """The temperature minimising validation NLL of ``softmax(log p / T)``; golden section on log T.
 
-    NLL in log T is unimodal for temperature scaling, so golden section (no scipy) finds it. Each
-    image's NLL is capped at ``NLL_CAP`` (see there): a confidently wrong image says "make T larger"
-    no matter how many nats past the cap its output went, so a handful of them cannot set T alone.
+    NLL in log T is unimodal for temperature scaling, so golden section (no scipy) finds it. The
+    probabilities of a quantized output are floored at ``FIT_FLOOR`` (see there), so a handful of
+    outputs that round the true class to 0 cannot set T alone; the runtime still applies T at the
+    artifact's own floor, which changes only probabilities that are ~0 either way.
     """
     import numpy as np
 
@@ -54,12 +58,13 @@ def fit_temperature(probs: np.ndarray, labels: np.ndarray, floor: float, kind: s
 
     if len(labels) == 0:
         return 1.0
-    scores = log_scores(probs, kind, floor)
+    quantized = kind == "probabilities" and bool(np.any(np.asarray(probs) == 0))
+    scores = log_scores(probs, kind, max(floor, FIT_FLOOR) if quantized else floor)
     rows, y = np.arange(len(labels)), np.asarray(labels)
 
     def loss(log_t: float) -> float:
         true = softmax(scores / math.exp(log_t))[rows, y].astype(np.float64)
-        return float(np.mean(np.minimum(-np.log(np.maximum(true, 1e-300)), NLL_CAP)))
+        return float(np.mean(-np.log(np.maximum(true, 1e-300))))
 
     lo, hi = math.log(T_RANGE[0]), math.log(T_RANGE[1])
     ratio = (math.sqrt(5) - 1) / 2

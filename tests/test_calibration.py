@@ -86,7 +86,7 @@ def test_fit_temperature_recovers_the_scale() -> None:
 
 
 def test_a_few_exact_zeros_do_not_set_the_temperature() -> None:
-    """Outputs that round a wrong image's true class to 0 (floored to 1e-12) weigh at most NLL_CAP each."""
+    """Outputs that round a wrong image's true class to 0 are fitted at FIT_FLOOR, not at 1e-12."""
     from edgemri.calibrate import fit_temperature
     from edgemri.runtime.calibration import nll
 
@@ -100,6 +100,28 @@ def test_a_few_exact_zeros_do_not_set_the_temperature() -> None:
     uncapped = min(np.exp(np.linspace(np.log(0.5), np.log(20), 200)),
                    key=lambda T: nll(softmax(scores / T), labels))
     assert uncapped > 1.5 * t  # what the plain NLL fit did: twenty images set T
+
+
+def test_sure_and_wrong_uint8_outputs_still_count_when_t_sharpens() -> None:
+    """On quantized outputs the fit is the plain NLL fit of the floored scores, with no per-image cap.
+
+    The fit before this one capped each image's NLL at -log(2**-10): a sure-and-wrong image (true class
+    rounded to 0) sits at the cap, so a sharpening T < 1 cost it nothing and T came out too low.
+    """
+    from edgemri.calibrate import FIT_FLOOR, fit_temperature
+    from edgemri.runtime.calibration import nll
+
+    z, labels = _calibrated(3000)
+    probs = softmax(z * 0.8).astype(np.float64)  # under-confident: alone it fits T ~ 0.8
+    wrong = np.flatnonzero(probs.argmax(1) != labels)[:60]  # 2% sure and wrong
+    probs[wrong] = np.eye(probs.shape[1])[probs[wrong].argmax(1)]
+    quantized = np.round(probs * 256) / 256  # a uint8 softmax: exact zeros
+    t = fit_temperature(quantized, labels, floor=1e-12)  # as onnx-int8 reports it: a float output
+    scores = np.log(np.maximum(quantized, FIT_FLOOR))
+    grid = np.exp(np.linspace(np.log(0.3), np.log(5), 300))
+    plain = min(grid, key=lambda T: nll(softmax(scores / T), labels))
+    assert t == pytest.approx(plain, rel=0.03)
+    assert t > 0.9  # the capped fit: 0.77
 
 
 @pytest.mark.runtime

@@ -56,6 +56,7 @@ publish() {  # what the README table describes: the FP32 Keras model, both int8 
   cp "$run"/{model.keras,manifest.json,split.json,config.json,metrics.json,history.csv} "$dest.tmp/"
   cp "$run"/*.png "$dest.tmp/" 2>/dev/null || true
   cp "$run/qat/metrics.json" "$dest.tmp/qat/" 2>/dev/null || true
+  cp "$run/calibration.json" "$dest.tmp/" 2>/dev/null || true   # the OOD reference: a later convert reuses it
   [ -d "$run/evaluate/test" ] && cp -r "$run/evaluate" "$dest.tmp/"
   for t in tflite-int8 tflite-int8-ptq; do [ -d "$run/export/$t" ] && cp -r "$run/export/$t" "$dest.tmp/export/"; done
   cp -r "$run/bench" "$dest.tmp/"
