@@ -41,7 +41,7 @@ def hinted(run: Path, name: str, result: dict[str, Any]) -> dict[str, Any] | Non
     """
     from dataclasses import fields
 
-    from edgemri.bench.machine import cpu_model
+    from edgemri.bench.machine import cpu_isa, cpu_model
     from edgemri.runtime.manifest import RuntimeHints
 
     sidecar = run / "export" / name / "model.tflite.json"
@@ -49,7 +49,7 @@ def hinted(run: Path, name: str, result: dict[str, Any]) -> dict[str, Any] | Non
     if not isinstance(data, dict):
         return None
     known = {f.name for f in fields(RuntimeHints)}
-    chosen = RuntimeHints(**{k: v for k, v in data.items() if k in known}).for_cpu(cpu_model())
+    chosen = RuntimeHints(**{k: v for k, v in data.items() if k in known}).for_cpu(cpu_model(), cpu_isa())
     for c in result["candidates"]:
         if c["threads"] == chosen.threads and c["options"] == (chosen.options or {}):
             return c
@@ -95,7 +95,9 @@ def main() -> None:
 
 def machine(results: dict[str, dict[str, Any]]) -> str:
     m = next(iter(results.values()))["measured"]["machine"]
-    return f"{m['cpu']}, {m['arch']}, {m['cores_usable']} usable cores"
+    from edgemri.bench.machine import machine_name
+
+    return f"{machine_name(m)}, {m['arch']}, {m['cores_usable']} usable cores"
 
 
 def print_header() -> None:

@@ -98,9 +98,29 @@ class RuntimeHints:
     @property
     def cpu(self) -> str | None:
         """The CPU model these hints were measured on (``measured.machine.cpu``), if recorded."""
+        return self._machine_field("cpu")
+
+    @property
+    def isa(self) -> str | None:
+        """The CPU's instruction-set tier (``measured.machine.isa``: avx2, avx512-vnni, amx, ...), if recorded.
+
+        Older edgemri recorded the model name alone, which two different CPUs can share ("AMD EPYC").
+        """
+        return self._machine_field("isa")
+
+    @property
+    def machine_label(self) -> str | None:
+        """``cpu (isa)`` for messages: where these hints were measured."""
+        return f"{self.cpu} ({self.isa})" if self.cpu and self.isa else self.cpu
+
+    def _machine_field(self, key: str) -> str | None:
         machine = self.measured.get("machine") if isinstance(self.measured, dict) else None
-        cpu = machine.get("cpu") if isinstance(machine, dict) else None
-        return cpu.strip() if isinstance(cpu, str) and cpu.strip() else None
+        value = machine.get(key) if isinstance(machine, dict) else None
+        return value.strip() if isinstance(value, str) and value.strip() else None
+
+    def tuned_on(self, cpu: str, isa: str | None = None) -> bool:
+        """Measured on this kind of CPU: the same model name and, where both record it, the same ISA tier."""
+        return self.cpu == cpu.strip() and (self.isa is None or isa is None or self.isa == isa)
 
     def entries(self) -> list[RuntimeHints]:
         """The top-level hints, then each well-formed per-machine entry (malformed ones skipped)."""
@@ -114,17 +134,23 @@ class RuntimeHints:
                     continue
         return out
 
-    def for_cpu(self, cpu: str) -> RuntimeHints:
-        """The entry tuned on ``cpu``, else the top-level hints (tuned elsewhere, or nowhere recorded)."""
+    def for_cpu(self, cpu: str, isa: str | None = None) -> RuntimeHints:
+        """The entry tuned on this CPU, else the top-level hints (tuned elsewhere, or nowhere recorded).
+
+        An entry that records the same model name and ISA tier wins over one that records the name
+        alone (older edgemri); an entry of the same name but another tier is another CPU.
+        """
         entries = self.entries()
-        return next((e for e in entries if e.cpu == cpu.strip()), entries[0])
+        exact = [e for e in entries if isa is not None and e.cpu == cpu.strip() and e.isa == isa]
+        return next(iter(exact or [e for e in entries if e.tuned_on(cpu, isa)]), entries[0])
 
     def merged_with(self, new: RuntimeHints) -> RuntimeHints:
-        """``new`` at the top level; hints of every other CPU kept under ``machines`` (one per CPU)."""
-        kept: dict[str, RuntimeHints] = {}
+        """``new`` at the top level; hints of every other CPU kept under ``machines`` (one per CPU model and ISA tier)."""
+        kept: dict[tuple[str, str | None], RuntimeHints] = {}
         for entry in self.entries():
-            if entry.cpu and entry.cpu != new.cpu and entry.cpu not in kept:
-                kept[entry.cpu] = entry
+            key = (entry.cpu or "", entry.isa)
+            if entry.cpu and key != (new.cpu, new.isa) and key not in kept:
+                kept[key] = entry
         machines = [{"backend": e.backend, "threads": e.threads, "options": e.options, "measured": e.measured}
                     for e in kept.values()]
         return RuntimeHints(new.backend, new.threads, dict(new.options), dict(new.measured), machines)

@@ -288,7 +288,7 @@ def choose_runtime(path: Path, manifest: Manifest, backend: str | None = None, t
     use, why = hints_enabled(hints)
     if manifest.runtime is None or not use:
         return RuntimeChoice(default.name, threads, explicit, why or "none")
-    hint = manifest.runtime.for_cpu(_this_cpu())
+    hint = manifest.runtime.for_cpu(*_this_cpu())
     name = hint.backend or default.name
     if backend is not None and name != default.name:
         return RuntimeChoice(default.name, threads, explicit, f"not used: tuned for {name}, --backend {backend}")
@@ -309,14 +309,15 @@ def _other_cpu(hint: RuntimeHints) -> str | None:
     The winner depends on the CPU: hints from another CPU still run (when the manifest has none
     for this one), but the user is told that ``edgemri tune`` here may pick something faster.
     """
-    return hint.cpu if hint.cpu and hint.cpu != _this_cpu() else None
+    return hint.machine_label if hint.cpu and not hint.tuned_on(*_this_cpu()) else None
 
 
 @functools.lru_cache(maxsize=1)
-def _this_cpu() -> str:
-    from edgemri.bench.machine import cpu_model
+def _this_cpu() -> tuple[str, str | None]:
+    """This CPU's model name and instruction-set tier: what hints are matched on."""
+    from edgemri.bench.machine import cpu_isa, cpu_model
 
-    return cpu_model().strip()
+    return cpu_model().strip(), cpu_isa()
 
 
 def _usable_hint_options(cls: type[Backend], options: Any, path: Path) -> dict[str, Any]:

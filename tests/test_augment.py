@@ -41,6 +41,31 @@ def test_photometric_is_brightness_then_contrast_about_the_mean():
     np.testing.assert_allclose(out[0], expected, atol=1e-3)
 
 
+def test_scaled_brightness_multiplies_and_keeps_black_black():
+    """torchvision's ColorJitter: x * s, then contrast about the scaled image's mean."""
+    img = _image()[None]
+    cfg = AugmentConfig(brightness=0.2, contrast=0.2, brightness_mode="scale")
+    out = augment_batch(img.astype(np.uint8), cfg, np.random.default_rng(5))
+    rng = np.random.default_rng(5)
+    s = 1.0 + rng.uniform(-0.2, 0.2, 1)[0]
+    f = rng.uniform(0.8, 1.2, 1)[0]
+    x = img[0] * s
+    np.testing.assert_allclose(out[0], np.clip((x - x.mean()) * f + x.mean(), 0, 255), atol=1e-3)
+    only = augment_batch(img.astype(np.uint8), AugmentConfig(brightness=0.5, brightness_mode="scale"),
+                         np.random.default_rng(1))
+    assert np.all(only[0][img[0] == 0] == 0)  # the background stays black; "add" would lift or keep it
+    added = augment_batch(img.astype(np.uint8), AugmentConfig(brightness=0.5), np.random.default_rng(1))
+    b = np.random.default_rng(1).uniform(-0.5, 0.5, 1)[0] * 255.0
+    np.testing.assert_allclose(added[0][img[0] == 0], max(b, 0.0), atol=1e-3)  # "add" shifts the background
+
+
+def test_unknown_brightness_mode_is_a_usage_error():
+    from edgemri.errors import UsageError
+
+    with pytest.raises(UsageError, match="brightness mode 'multiply'"):
+        AugmentConfig(brightness=0.1, brightness_mode="multiply")
+
+
 def test_batches_depend_on_the_seed_only_not_on_threads():
     pixels = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
 

@@ -117,7 +117,7 @@ def test_typed_flags_override_the_recipe_and_defaults_never_do(tmp_path, capture
     assert cfg.schedule == "constant" and cfg.precise_bn == 0 and cfg.patience == 0
     assert cfg.arch == "simple-cnn" and cfg.arch_options == {"filters": "16,32,64", "dropout": "0.5"}
     assert cfg.augment_overrides == {"hflip": True, "rotation": 0.0, "zoom": 0.2, "brightness": 0.2,
-                                     "contrast": 0.2}
+                                     "contrast": 0.2, "brightness_mode": "scale"}
     assert cfg.class_weights is False and cfg.recipe == "seed-brain4-cnn"
 
 
@@ -191,6 +191,9 @@ BAD = [
     ('[recipe]\ndescription = "x"\n[train]\nepochs = "3"\n', "train.epochs must be of type int"),
     ('[recipe]\ndescription = "x"\n[train]\nclass_weights = 1\n', "train.class_weights must be of type bool"),
     ('[recipe]\ndescription = "x"\n[train.augment_overrides]\nspin = 3\n', "train.augment_overrides.spin"),
+    ('[recipe]\ndescription = "x"\n[train.augment_overrides]\nbrightness_mode = "multiply"\n',
+     "unknown brightness mode 'multiply'"),
+    ('[recipe]\ndescription = "x"\n[train]\naugment = "ct"\n', "unknown augmentation preset 'ct'"),
     ('[recipe]\ndescription = "x"\n[train]\nlabel_smoothing = 1.5\n', "--label-smoothing must be in [0, 1)"),
     ('[recipe]\ndescription = "x"\n[train]\nfinal_fit = "runs/a"\n', "unknown key train.final_fit"),
     ('[recipe]\ndescription = "x"\nfinal_fit_holdout = 1.0\n', "final_fit_holdout must be in (0, 1)"),
@@ -204,6 +207,15 @@ def test_a_bad_recipe_file_is_one_line_naming_it(tmp_path, captured, capsys, tex
     err = capsys.readouterr().err.strip()
     assert message in err and str(path.resolve()) in err and len(err.splitlines()) == 1
     assert captured == []
+
+
+def test_brightness_mode_flag_reaches_the_config_and_a_bad_one_is_one_line(tmp_path, captured, capsys):
+    assert main(_train(tmp_path, "--recipe", "demo", "--brightness-mode", "scale")) == 0
+    assert captured[-1].augment_overrides["brightness_mode"] == "scale"
+    assert main(_train(tmp_path, "--brightness-mode", "multiply")) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown brightness mode 'multiply'" in err and "add, scale" in err and len(err.splitlines()) == 1
+    assert len(captured) == 1
 
 
 def test_unknown_names_missing_files_and_resume(tmp_path, captured, capsys):

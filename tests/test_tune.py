@@ -88,8 +88,11 @@ def test_no_write_leaves_every_file_alone(int8, capsys):
     files = {p: p.read_bytes() for p in int8.parent.iterdir()}
     assert main(["tune", str(int8), "--threads", "1", "--runs", "2", "--warmup", "0", "--images", "2",
                  "--no-write"]) == 0
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())
     assert "WINNER" in out and "xnnpack=False" in out and "nothing written" in out
+    from edgemri.bench.machine import describe_machine, machine_name
+
+    assert f"{machine_name(describe_machine())}, " in out  # the tier survives rich's markup ("[avx2]")
     assert {p: p.read_bytes() for p in int8.parent.iterdir()} == files
 
 
@@ -230,6 +233,50 @@ def test_hints_for_this_cpu_win_over_hints_tuned_elsewhere(int8):
     predictor = Predictor.load(int8)
     assert predictor.engine.xnnpack() is False and predictor.engine.threads == 1  # this CPU's entry
     assert predictor.runtime.hints == "used" and predictor.runtime.tuned_elsewhere is None
+
+
+@runtime
+def test_same_cpu_name_with_another_isa_is_another_cpu(int8):
+    """Two machines both called "AMD EPYC" (AVX2-only Zen 3, AVX-512 VNNI Zen 5) keep hints of their own."""
+    from edgemri.bench.machine import cpu_isa, cpu_model
+
+    name, isa = cpu_model(), cpu_isa()
+    other_isa = "avx2" if isa != "avx2" else "amx"
+    mine = {"backend": "litert", "threads": 1, "options": {"xnnpack": False},
+            "measured": {"machine": {"cpu": name, "isa": isa}}}
+    legacy = {"backend": "litert", "threads": 2, "options": {"xnnpack": True}, "measured": {"machine": {"cpu": name}}}
+    with_hints(int8, backend="litert", threads=2, options={"xnnpack": True},
+               measured={"machine": {"cpu": name, "isa": other_isa}}, machines=[legacy, mine])
+    hints = Manifest.load(sidecar_path(int8)).runtime
+    assert hints.for_cpu(name, isa).options == {"xnnpack": False}  # name + tier beat the name alone
+    assert hints.for_cpu(name, "neon").threads == 2 and hints.for_cpu(name, "neon").isa is None  # legacy: name only
+    predictor = Predictor.load(int8)
+    assert predictor.engine.xnnpack() is False and predictor.runtime.tuned_elsewhere is None
+    with_hints(int8, backend="litert", threads=2, options={"xnnpack": True},
+               measured={"machine": {"cpu": name, "isa": other_isa}})
+    assert Predictor.load(int8).runtime.tuned_elsewhere == f"{name} ({other_isa})"  # same name, other tier
+    merged = RuntimeHints(**mine).merged_with(RuntimeHints(backend="litert", threads=2, measured={
+        "machine": {"cpu": name, "isa": other_isa}}))
+    assert [m["measured"]["machine"] for m in merged.machines] == [{"cpu": name, "isa": isa}]
+
+
+def test_cpu_isa_reads_the_best_tier_of_the_flags():
+    from edgemri.bench.machine import cpu_isa
+
+    zen3 = {"sse4_2", "avx", "avx2", "fma"}
+    assert cpu_isa(zen3) == "avx2"
+    assert cpu_isa(zen3 | {"avx512f", "avx512_vnni", "avx512_bf16"}) == "avx512-vnni"
+    assert cpu_isa(zen3 | {"avx512f", "avx512_vnni", "amx_tile", "amx_int8"}) == "amx"
+    assert cpu_isa({"fp", "asimd", "asimddp"}) == "neon-dotprod"  # a Pi 5's Cortex-A76
+    assert cpu_isa(set()) is None
+
+
+def test_reports_name_the_cpu_with_its_tier_where_recorded():
+    from edgemri.bench.machine import describe_machine, machine_name
+
+    assert machine_name({"cpu": "AMD EPYC", "isa": "avx512-vnni"}) == "AMD EPYC [avx512-vnni]"
+    assert machine_name({"cpu": "AMD EPYC"}) == "AMD EPYC"  # reports written before the tier was recorded
+    assert "isa" in describe_machine()
 
 
 @runtime

@@ -16,11 +16,19 @@ import numpy as np
 
 from edgemri.errors import UsageError
 
+#: How ``brightness`` changes an image: ``add`` shifts every pixel by up to +-brightness x 255 (Keras'
+#: RandomBrightness layer); ``scale`` multiplies it by a factor in 1 +- brightness (torchvision's
+#: ColorJitter, Keras' ImageDataGenerator ``brightness_range``, PIL's ImageEnhance.Brightness), which
+#: keeps an MRI's black background black. Notebooks written with either library are reproduced by
+#: picking theirs.
+BRIGHTNESS_MODES = ("add", "scale")
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
     """Ranges are symmetric: rotation in degrees, zoom/shift/brightness/contrast as fractions,
-    shear in degrees. 0 (or False) switches a transform off."""
+    shear in degrees. 0 (or False) switches a transform off. ``brightness_mode``: see
+    :data:`BRIGHTNESS_MODES`."""
 
     hflip: bool = False
     vflip: bool = False
@@ -30,6 +38,12 @@ class AugmentConfig:
     shear: float = 0.0
     brightness: float = 0.0
     contrast: float = 0.0
+    brightness_mode: str = "add"
+
+    def __post_init__(self) -> None:
+        if self.brightness_mode not in BRIGHTNESS_MODES:
+            raise UsageError(f"unknown brightness mode {self.brightness_mode!r}",
+                             f"Choose one of: {', '.join(BRIGHTNESS_MODES)}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,7 +93,7 @@ def augment_batch(pixels: np.ndarray, cfg: AugmentConfig, rng: np.random.Generat
     vflip = rng.random(n) < 0.5 if cfg.vflip else np.zeros(n, bool)
     h, w = x.shape[1], x.shape[2]
     matrices = [_affine(cfg, h, w, rng) for _ in range(n)] if cfg.geometric else []
-    bright = rng.uniform(-cfg.brightness, cfg.brightness, n) * 255.0 if cfg.brightness else np.zeros(n)
+    bright = rng.uniform(-cfg.brightness, cfg.brightness, n) if cfg.brightness else np.zeros(n)
     factor = rng.uniform(1 - cfg.contrast, 1 + cfg.contrast, n) if cfg.contrast else np.ones(n)
     x[hflip] = x[hflip, :, ::-1]
     x[vflip] = x[vflip, ::-1]
@@ -87,12 +101,16 @@ def augment_batch(pixels: np.ndarray, cfg: AugmentConfig, rng: np.random.Generat
         for i, matrix in enumerate(matrices):
             x[i] = _warp(x[i], matrix)
     if cfg.brightness or cfg.contrast:
-        # brightness b then contrast f about the brightened mean m + b: f*x + (1-f)*m + b
         mean = x.mean(axis=(1, 2, 3), dtype=np.float64) if cfg.contrast else np.zeros(n)
-        scale = factor.astype(np.float32).reshape(n, 1, 1, 1)
-        shift = ((1.0 - factor) * mean + bright).astype(np.float32).reshape(n, 1, 1, 1)
-        x *= scale
-        x += shift
+        if cfg.brightness_mode == "scale":
+            # x * s, then contrast f about its mean s*m: f*s*x + (1-f)*s*m
+            gain = 1.0 + bright
+            scale, shift = factor * gain, (1.0 - factor) * gain * mean
+        else:
+            # x + b, then contrast f about its mean m + b: f*x + (1-f)*m + b
+            scale, shift = factor, (1.0 - factor) * mean + bright * 255.0
+        x *= scale.astype(np.float32).reshape(n, 1, 1, 1)
+        x += shift.astype(np.float32).reshape(n, 1, 1, 1)
     return np.clip(x, 0.0, 255.0, out=x)
 
 

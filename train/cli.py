@@ -105,6 +105,9 @@ def train_command(
                                                "full scale (0: off)."),
     contrast: float | None = typer.Option(None, "--contrast", help="Max contrast change as a fraction "
                                              "(0: off)."),
+    brightness_mode: str | None = typer.Option(None, "--brightness-mode", help="How --brightness applies: add "
+                                               "(+-F x 255, Keras RandomBrightness) or scale (x 1+-F, torchvision "
+                                               "ColorJitter)."),
     optimizer: str = typer.Option(default("optimizer"), "--optimizer", help=f"{_one_of(OPTIMIZERS)}."),
     weight_decay: float = typer.Option(default("weight_decay"), "--weight-decay", help="Decoupled weight decay "
                                        "(0: off)."),
@@ -196,7 +199,8 @@ def train_command(
     if data is None:
         raise UsageError("--data is required", "Pass the dataset root, e.g. --data ../shared/datasets/busi/train")
     overrides = {"hflip": False if no_flip else None, "vflip": True if vflip else None, "rotation": rotation,
-                 "zoom": zoom, "shift": shift, "shear": shear, "brightness": brightness, "contrast": contrast}
+                 "zoom": zoom, "shift": shift, "shear": shear, "brightness": brightness, "contrast": contrast,
+                 "brightness_mode": brightness_mode}
     cfg = TrainConfig(
         arch=arch, data=str(data), out=str(out or Path("runs") / arch), arch_options=arch_options,
         task=task, image_size=image_size, batch_size=batch_size, lr=lr, seed=seed,

@@ -120,8 +120,12 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise UsageError(message)
+        from edgemri.train.augment import (
+            preset,  # numpy only: an unknown preset or mode fails before the data loads
+        )
         from edgemri.train.distribute import parse_devices  # stdlib-only at import, like this module
 
+        preset(self.augment).with_overrides(**self.augment_overrides)
         parse_devices(self.devices)
         return self
 

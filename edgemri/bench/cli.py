@@ -160,15 +160,17 @@ def _tune_run(run: str, names: list[str] | None, threads: list[int]) -> None:
 
 def _print_tune(result) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table as RichTable
 
+    from edgemri.bench.machine import machine_name
     from edgemri.bench.tune import TABLE_HEADER, table_rows
 
     console = Console(width=None if sys.stdout.isatty() else 160)
     m = result.measured.get("machine") or {}
     table = RichTable(title=f"{result.path} ({result.backend}, {result.kind})",
-                      caption=f"{m.get('cpu')}, {m.get('cores_usable')} usable cores; "
-                              f"{result.measured.get('protocol')}", caption_justify="left")
+                      caption=escape(f"{machine_name(m)}, {m.get('cores_usable')} usable cores; "
+                                     f"{result.measured.get('protocol')}"), caption_justify="left")
     for col in TABLE_HEADER:
         table.add_column(col, justify="left" if col in ("configuration", "result", "why") else "right")
     for row in table_rows(result):

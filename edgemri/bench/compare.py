@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgemri.bench.machine import machine_name
 from edgemri.bench.report import md_table
 from edgemri.errors import UsageError
 
@@ -211,7 +212,7 @@ def to_markdown(reports: list[tuple[str | None, dict[str, Any]]], aims: Aims) ->
     for label, report in reports:
         m = report.get("machine", {})
         parts += [f"### {_title(report, label)}", "",
-                  (f"Machine: {m.get('cpu')} {m.get('arch')}, {m.get('cores')} cores, Python {m.get('python')}, "
+                  (f"Machine: {machine_name(m)} {m.get('arch')}, {m.get('cores')} cores, Python {m.get('python')}, "
                    f"load average {m.get('load_average')}; commit {report.get('git_commit') or 'unknown'}; "
                    f"{report.get('created')}."), ""]
         parts += [md_table(HEADER, report_table(report)), ""]

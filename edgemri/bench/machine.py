@@ -27,6 +27,45 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+#: The instruction-set tiers that change which int8/fp32 kernels win, best first, each with the
+#: /proc/cpuinfo flags that mark it. Why: the CPU model name alone does not tell two machines
+#: apart — a 2-core "AMD EPYC" here was once AVX2-only (Zen 3) and once AVX-512 VNNI + BF16
+#: (Zen 5), and runtime hints tuned on one were read as this CPU's on the other.
+ISA_TIERS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("amx", frozenset({"amx_tile", "amx_int8"})),
+    ("avx512-vnni", frozenset({"avx512f", "avx512_vnni"})),
+    ("avx512", frozenset({"avx512f"})),
+    ("avx2", frozenset({"avx2", "fma"})),
+    ("sse4", frozenset({"sse4_2"})),
+    ("neon-i8mm", frozenset({"asimd", "i8mm"})),
+    ("neon-dotprod", frozenset({"asimd", "asimddp"})),
+    ("neon", frozenset({"asimd"})),
+)
+
+
+def cpu_isa(flags: set[str] | None = None) -> str | None:
+    """The best :data:`ISA_TIERS` entry this CPU has (None where /proc/cpuinfo has no flags)."""
+    if flags is None:
+        flags = cpu_flags()
+    for name, needs in ISA_TIERS:
+        if needs <= flags:
+            return name
+    return None
+
+
+def cpu_flags() -> set[str]:
+    """The first CPU's feature flags (x86 "flags", ARM "Features"); empty where unreadable."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return set(value.split())
+    return set()
+
+
 def os_name() -> str:
     """PRETTY_NAME from /etc/os-release (e.g. "Debian GNU/Linux 12"), plus the kernel."""
     pretty = ""
@@ -38,6 +77,12 @@ def os_name() -> str:
         pass
     kernel = f"{platform.system()} {platform.release()}"
     return f"{pretty} ({kernel})" if pretty else kernel
+
+
+def machine_name(machine: dict[str, Any]) -> str:
+    """"AMD EPYC [avx512-vnni]": the CPU as reports name it (the tier only where it was recorded)."""
+    cpu, isa = machine.get("cpu") or "unknown CPU", machine.get("isa")
+    return f"{cpu} [{isa}]" if isa else str(cpu)
 
 
 def describe_machine() -> dict[str, Any]:
@@ -52,6 +97,7 @@ def describe_machine() -> dict[str, Any]:
         load = None
     return {
         "cpu": cpu_model(),
+        "isa": cpu_isa(),
         "arch": platform.machine(),
         "cores": os.cpu_count(),
         "cores_usable": usable,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edgemri.atomic import write_json, write_text
+from edgemri.bench.machine import machine_name
 
 Table = tuple[str, list[str], list[list[str]]]  # title, header, rows
 
@@ -148,7 +149,7 @@ def _runtime_used(row: dict[str, Any]) -> str:
 def machine_lines(report: dict[str, Any]) -> list[str]:
     m, s, e = report.get("machine", {}), report.get("settings", {}), report.get("eval", {})
     return [
-        (f"Machine: {m.get('cpu')} ({m.get('arch')}), {m.get('cores')} cores "
+        (f"Machine: {machine_name(m)} ({m.get('arch')}), {m.get('cores')} cores "
          f"({m.get('cores_usable')} usable), {m.get('memory_gib')} GiB, {m.get('os')}, "
          f"Python {m.get('python')}, load average {m.get('load_average')}"),
         (f"Code: edgemri commit {report.get('git_commit') or 'unknown'}; run {report.get('run')}; "
@@ -234,7 +235,7 @@ def print_table(report: dict[str, Any], console: Any = None) -> None:
 
     # piped (CI logs, tee): rich would squeeze the table into 80 columns and elide the figures
     console = console or Console(width=None if sys.stdout.isatty() else 150)
-    table = RichTable(title="edgemri bench", caption=machine_lines(report)[0], caption_justify="left")
+    table = RichTable(title="edgemri bench", caption=escape(machine_lines(report)[0]), caption_justify="left")
     for col in ("target", "thr", "status", "acc %", "Δ pts", "agree %", "p50 ms", "p90 ms", "e2e p50",
                 "load ms", "RSS 1st MiB", "MB"):
         table.add_column(col, justify="left" if col in ("target", "status") else "right")

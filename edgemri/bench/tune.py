@@ -296,7 +296,7 @@ def measured_record(result: TuneResult, runs: int, warmup: int, n_images: int, s
     default = next((c for c in result.candidates if c.default and c.threads == (winner.threads if winner else 1)
                     and c.p50_ms), None)
     return {
-        "machine": {k: machine.get(k) for k in ("cpu", "arch", "cores", "cores_usable")},
+        "machine": {k: machine.get(k) for k in ("cpu", "isa", "arch", "cores", "cores_usable")},
         "p50_ms": round(winner.p50_ms, 4) if winner and winner.p50_ms else None,
         "default_p50_ms": round(default.p50_ms, 4) if default and default.p50_ms else None,
         "protocol": f"batch 1, p50 of {runs} bare invokes in {len(_blocks(runs))} interleaved blocks, "
