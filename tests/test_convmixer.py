@@ -40,3 +40,20 @@ def test_fold_order_puts_batchnorm_before_the_activation_and_stack_chains_depthw
 def test_bad_variant_options_are_one_line_errors(opts, needle):
     with pytest.raises(UsageError, match=needle):
         build("convmixer-edge", (32, 32, 3), 3, **TINY, **opts)
+
+
+def test_int8_breakdown_cuts_every_stage_of_a_convmixer_once_in_graph_order():
+    """benchmarks/int8_breakdown.py times prefixes ending at these layers: stem, depthwise + add, pointwise, head."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "int8_breakdown.py"
+    spec = importlib.util.spec_from_file_location("int8_breakdown", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model = build("convmixer-edge", (32, 32, 3), 3, **TINY)
+    cuts = module.stage_cuts(model)
+    assert [layer for _, layer in cuts] == ["stem_act", "mixer0_add", "mixer0_pw_act", "mixer1_add", "mixer1_pw_act",
+                                            model.layers[-1].name]
+    names = [layer.name for layer in model.layers]
+    assert [names.index(layer) for _, layer in cuts] == sorted(names.index(layer) for _, layer in cuts)
