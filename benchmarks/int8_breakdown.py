@@ -70,24 +70,36 @@ def p50_ms(flatbuffer: bytes, threads: int, runs: int, warmup: int) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def timing_parser(description: str) -> argparse.ArgumentParser:
+    """The options every int8 probe here shares: the run, thread counts, invokes, calibration images."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("run", type=Path)
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--calib", type=int, default=64)
-    args = parser.parse_args()
-    import keras
-    import tensorflow as tf
+    return parser
 
-    from edgemri.bench.machine import describe_machine, machine_name
+
+def load_run(path: Path, calib_images: int) -> tuple[Any, Any, Any, np.ndarray]:
+    """(run, Keras model loaded in safe mode, keras module, calibration inputs as float32 NHWC)."""
+    import keras
+
     from edgemri.convert.calibration import calibration_set
     from edgemri.rundir import RunDir
 
-    run = RunDir.open(args.run)
+    run = RunDir.open(path)
     model = keras.models.load_model(run.root / "model.keras", compile=False, safe_mode=True)
-    calib = calibration_set(run, args.calib).x.astype(np.float32)
+    return run, model, keras, calibration_set(run, calib_images).x.astype(np.float32)
+
+
+def main() -> None:
+    args = timing_parser(__doc__.splitlines()[0]).parse_args()
+    import tensorflow as tf
+
+    from edgemri.bench.machine import describe_machine, machine_name
+
+    run, model, keras, calib = load_run(args.run, args.calib)
     threads = [int(t) for t in args.threads.split(",")]
     rows = []
     for label, layer in stage_cuts(model):

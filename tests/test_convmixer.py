@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 pytest.importorskip("keras")
@@ -44,16 +45,38 @@ def test_bad_variant_options_are_one_line_errors(opts, needle):
 
 def test_int8_breakdown_cuts_every_stage_of_a_convmixer_once_in_graph_order():
     """benchmarks/int8_breakdown.py times prefixes ending at these layers: stem, depthwise + add, pointwise, head."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "int8_breakdown.py"
-    spec = importlib.util.spec_from_file_location("int8_breakdown", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _bench_module("int8_breakdown")
     model = build("convmixer-edge", (32, 32, 3), 3, **TINY)
     cuts = module.stage_cuts(model)
     assert [layer for _, layer in cuts] == ["stem_act", "mixer0_add", "mixer0_pw_act", "mixer1_add", "mixer1_pw_act",
                                             model.layers[-1].name]
     names = [layer.name for layer in model.layers]
     assert [names.index(layer) for _, layer in cuts] == sorted(names.index(layer) for _, layer in cuts)
+
+
+def _bench_module(name: str):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gray_fold_gives_the_same_probabilities_from_one_channel():
+    """benchmarks/gray_fold.py's 1-channel rebuild must compute what the 3-channel model does on gray3 input."""
+    keras = pytest.importorskip("keras")
+    module = _bench_module("gray_fold")
+    model = build("convmixer-edge", (32, 32, 3), 3, **TINY)
+    folded = module.fold_gray_input(keras, model)
+    assert folded.input_shape[-1] == 1
+    assert folded.get_layer("stem_conv").get_weights()[0].shape[2] == 1
+    gray = np.random.default_rng(0).uniform(-1, 1, (4, 32, 32, 1)).astype(np.float32)
+    expected = model.predict(np.repeat(gray, 3, axis=-1), verbose=0)
+    np.testing.assert_allclose(folded.predict(gray, verbose=0), expected, atol=1e-5)
+    # and a model whose input feeds no convolution has nothing to fold
+    inputs = keras.Input((8, 8, 3))
+    with pytest.raises(ValueError, match="does not feed one Conv2D"):
+        module.fold_gray_input(keras, keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs))))
