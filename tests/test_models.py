@@ -150,6 +150,20 @@ def test_pretrained_weights_load_skipping_the_mismatched_head(tmp_path, suffix):
         load_pretrained(target, tmp_path / "missing.h5")
 
 
+def test_weights_from_a_run_directory_copy_matching_layers_and_refuse_another_architecture(tmp_path):
+    """--weights RUN: start a new task (3 classes) from one of your own models (4 classes), head left fresh."""
+    source = _build("mobilenetv2", classes=4)
+    (tmp_path / "run").mkdir()
+    source.save(tmp_path / "run" / "model.keras")
+    target = _build("mobilenetv2", classes=3)
+    before = target.get_layer("head_probs").get_weights()[0].copy()
+    load_pretrained(target, tmp_path / "run")
+    np.testing.assert_array_equal(target.get_layer("Conv1").get_weights()[0], source.get_layer("Conv1").get_weights()[0])
+    np.testing.assert_array_equal(target.get_layer("head_probs").get_weights()[0], before)
+    with pytest.raises(ModelFileError, match="no layer .* matches"):
+        load_pretrained(_build("simple-cnn", classes=3), tmp_path / "run" / "model.keras")
+
+
 def test_freeze_then_unfreeze_last_layers():
     model = _build("mobilenetv2")
     set_backbone_trainable(model, 0)

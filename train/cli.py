@@ -68,8 +68,9 @@ def train_command(
     seed: int = typer.Option(default("seed"), "--seed", help="Seed for the split, weight init, data order and "
                              "augmentation."),
     arch_opt: list[str] = typer.Option([], "--arch-opt", help=_arch_opt_help()),
-    weights: Path | None = typer.Option(default("weights"), "--weights", help="ImageNet .h5/.weights.h5 on disk "
-                                           "to start from (loaded by layer name, mismatches skipped)."),
+    weights: Path | None = typer.Option(default("weights"), "--weights", help="Weights to start from: an ImageNet "
+                                           ".h5/.weights.h5 on disk, or one of your runs (its directory or "
+                                           ".keras file); loaded by layer name, mismatches (a new head) skipped."),
     freeze_epochs: int = typer.Option(default("freeze_epochs"), "--freeze-epochs", help="Fine-tuning: train only "
                                       "the head for this many epochs with the backbone frozen."),
     fine_tune_layers: int | None = typer.Option(default("fine_tune_layers"), "--fine-tune-layers", help="Fine-"

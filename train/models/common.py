@@ -162,12 +162,23 @@ def set_backbone_trainable(model: Any, unfreeze_last: int | None) -> None:
 
 
 def load_pretrained(model: Any, path: str | os.PathLike[str]) -> None:
-    """Load user-provided weights (.h5 / .weights.h5) by layer name, skipping mismatched layers."""
+    """Load user-provided weights by layer name, skipping mismatched layers (a new head, say).
+
+    ``path`` is an ImageNet-style ``.h5`` / ``.weights.h5``, or one of your own models: a ``.keras``
+    file or a run directory (its ``model.keras``, loaded in safe mode), e.g. a brain MRI model to start
+    a breast ultrasound one from.
+    """
     path = Path(path)
+    if path.is_dir():
+        path = path / "model.keras"
     if not path.is_file():
-        raise ModelFileError(f"weights file {path} not found", "Pass the path of an ImageNet .h5 you have on disk")
+        raise ModelFileError(f"weights file {path} not found",
+                             "Pass an ImageNet .h5 you have on disk, or a run directory / .keras file")
+    if path.suffix == ".keras":
+        _load_from_keras_model(model, path)
+        return
     if not (path.name.endswith(".h5") or path.name.endswith(".hdf5")):
-        raise ModelFileError(f"weights file {path} is not an .h5/.weights.h5 file")
+        raise ModelFileError(f"weights file {path} is not an .h5/.weights.h5/.keras file or a run directory")
     # Legacy .h5 (the published ImageNet files) load by layer name; Keras 3 .weights.h5 by structure.
     by_name = not path.name.endswith(".weights.h5")
     try:
@@ -178,3 +189,23 @@ def load_pretrained(model: Any, path: str | os.PathLike[str]) -> None:
     except Exception as exc:
         raise ModelFileError(f"cannot load weights from {path}: {str(exc)[:300]}",
                              "Pass an .h5 saved for this architecture (include_top=False ImageNet weights)") from exc
+
+
+def _load_from_keras_model(model: Any, path: Path) -> int:
+    """Copy every layer's weights from the model in ``path`` whose name and shapes match; the count copied."""
+    from edgemri.train.keras_model import load_keras
+
+    source = {layer.name: layer for layer in load_keras(path).layers}
+    copied = 0
+    for layer in model.layers:
+        other = source.get(layer.name)
+        if other is None or not layer.weights:
+            continue
+        theirs = other.get_weights()
+        if [w.shape for w in theirs] == [tuple(w.shape) for w in layer.weights]:
+            layer.set_weights(theirs)
+            copied += 1
+    if not copied:
+        raise ModelFileError(f"no layer of {path} matches this architecture by name and shape",
+                             "Start from a model of the same --arch and --arch-opt values")
+    return copied
