@@ -143,3 +143,32 @@ def test_duplicate_clusters_stay_in_one_split(tmp_path):
     assert any(len({nwhere[f"tumor/tumor_{i:04d}.png"], nwhere[f"tumor/copy0_{i}.png"],
                     nwhere[f"tumor/copy1_{i}.png"]}) > 1 for i in range(6))
     assert audit(root)["exact"]["groups"] == 6
+
+
+def test_k_folds_test_every_file_once_keep_groups_and_round_trip(tmp_path):
+    # 14 patients x 3 slices in "a", 9 single files in "b"
+    root = _dataset(tmp_path, {"a": 42, "b": 9}, names=lambda cls, i: f"P{cls}{i // 3:02d}_s{i % 3}.png"
+                    if cls == "a" else f"{cls}_{i:03d}.png")
+    index = discover(root)
+    folds = [make_split(index, val_fraction=0.2, seed=1, group_pattern=r"^(Pa\d+)_", folds=3, fold=i)
+             for i in range(3)]
+    tested = Counter(e.path for s in folds for e in s.entries if e.split == "test")
+    assert sorted(tested.values()) == [1] * 51  # each file in exactly one fold's test split
+    for s in folds:
+        counts = Counter((e.split, e.label) for e in s.entries)
+        assert 12 <= counts[("test", "a")] <= 18 and counts[("test", "b")] == 3  # about a third of each class
+        assert counts[("val", "a")] > 0 and counts[("val", "b")] > 0 and counts[("train", "b")] > 0
+        patients: dict[str, set[str]] = {}
+        for e in s.entries:
+            if e.label == "a":
+                patients.setdefault(Path(e.path).name.split("_")[0], set()).add(e.split)
+        assert all(len(sides) == 1 for sides in patients.values())
+    assert _assignment(folds[1]) == _assignment(make_split(index, val_fraction=0.2, seed=1,
+                                                           group_pattern=r"^(Pa\d+)_", folds=3, fold=1))
+    folds[2].save(tmp_path / "split.json")
+    again = Split.load(tmp_path / "split.json")
+    assert (again.folds, again.fold, again.fingerprint) == (3, 2, folds[2].fingerprint)
+    with pytest.raises(UsageError, match="fold 3 of 3"):
+        make_split(index, folds=3, fold=3)
+    with pytest.raises(UsageError, match="fold 0 of 1"):
+        make_split(index, folds=1)

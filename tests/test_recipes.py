@@ -237,3 +237,14 @@ def test_reading_recipes_imports_no_framework():
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_cv_fold_flag_parses_and_bad_values_fail_before_data():
+    from edgemri.train.config import TrainConfig, parse_cv_fold
+
+    assert parse_cv_fold("2/5") == {"cv_fold": 2, "cv_folds": 5} and parse_cv_fold(None) == {}
+    for bad in ("2", "a/5", "2/"):
+        with pytest.raises(UsageError, match="is not I/K"):
+            parse_cv_fold(bad)
+    with pytest.raises(UsageError, match="fold 5 of 5"):
+        TrainConfig(arch="simple-cnn", data="d", out="o", **parse_cv_fold("5/5")).validate()

@@ -189,6 +189,7 @@ def test_ema_validates_and_ships_the_average_while_training_continues_from_the_r
     (["--arch", "mobilenetv2", "--image-size", "16"], "below the minimum"),
     (["--arch", "simple-cnn", "--arch-opt", "depth=3"], "unknown architecture option"),
     (["--arch", "simple-cnn", "--optimizer", "sgd"], "--optimizer must be one of"),
+    (["--arch", "simple-cnn", "--cv-fold", "3/3"], "fold 3 of 3 is not a k-fold split"),
 ])
 def test_bad_options_fail_with_one_line(data, tmp_path, capsys, argv, message):
     rc = main(["train", "--data", str(data), "--out", str(tmp_path / "r"), "--epochs", "1", *argv])
@@ -394,6 +395,29 @@ def test_merge_classes_and_group_duplicates(data, tmp_path):
     dup_splits = {e["split"] for e in entries if Path(e["path"]).name in {"glioma_000.png", *(c.name for c in copies)}}
     assert len(dup_splits) == 1
     assert {e["class"] for e in entries} == {"notumor", "tumor"}
+
+
+@pytest.mark.slow
+def test_cv_script_trains_every_fold_and_pools_disjoint_test_folds(data, tmp_path):
+    """benchmarks/cv.py: 2 folds, each tests half of the images; the pooled n is every image once."""
+    import json
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "cv.py"
+    out = tmp_path / "cv"
+    cmd = [sys.executable, str(script), str(out), "--folds", "2", "--", "--data", str(data), "--epochs", "1",
+           "--val-fraction", "0.2", *TINY]
+    done = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads((out / "cv.json").read_text())
+    tested = [e["path"] for i in range(2) for e in json.loads((out / f"fold{i}" / "split.json").read_text())["files"]
+              if e["split"] == "test"]
+    assert len(tested) == len(set(tested)) == 30 == summary["pooled"]["n"]
+    assert [row["n"] for row in summary["per_fold"]] == [15, 15]
+    assert "| pooled | 30 |" in done.stdout
+    again = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)  # finished folds are not retrained
+    assert again.returncode == 0 and "Epoch 1/1" not in again.stdout + again.stderr
 
 
 # -- devices, precision and the loader (train/distribute.py, train/dataset.py) ---------------------

@@ -21,6 +21,7 @@ from edgemri.train.config import (
     SCHEDULES,
     TrainConfig,
     default,
+    parse_cv_fold,
 )
 from edgemri.train.models.registry import MODELS
 
@@ -82,6 +83,9 @@ def train_command(
                                        "for validation."),
     test_fraction: float = typer.Option(default("test_fraction"), "--test-fraction", help="Share of images held "
                                         "out for testing."),
+    cv_fold: str | None = typer.Option(None, "--cv-fold", help="I/K: k-fold cross-validation, test on fold I of K "
+                                       "(0-based; replaces --test-fraction). K runs test every image once; "
+                                       "benchmarks/cv.py runs and pools them."),
     group_pattern: str | None = typer.Option(default("group_pattern"), "--group-pattern", help="Regex whose first "
                                                 "group names a patient/series; a group never straddles splits."),
     group_duplicates: bool = typer.Option(default("group_duplicates"), "--group-duplicates", help="Audit the "
@@ -215,7 +219,7 @@ def train_command(
         lr_scaling=lr_scaling, precision=precision, loader_workers=loader_workers,
         weights=str(weights) if weights else None, freeze_epochs=freeze_epochs, fine_tune_layers=fine_tune_layers,
         fine_tune_lr_factor=fine_tune_lr_factor, tensorboard=not no_tensorboard, overwrite=overwrite,
-        **({} if epochs is None else {"epochs": epochs}),
+        **({} if epochs is None else {"epochs": epochs}), **parse_cv_fold(cv_fold),
     )
     if chosen is not None:
         cfg = _apply_recipe(chosen, cfg)

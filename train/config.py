@@ -90,6 +90,10 @@ class TrainConfig:
     # duplicates together) stays out of training, so the final fit can still be calibrated, get its OOD
     # threshold and PTQ calibration images, i.e. be published. 0: every validation image trains.
     final_holdout: float = 0.0
+    # --cv-fold I/K: k-fold cross-validation; the test split is fold I of K (edgemri.data.split), so K runs
+    # with the same seed test every image once (benchmarks/cv.py runs and pools them). 0/0: a plain split.
+    cv_fold: int = 0
+    cv_folds: int = 0
 
     def validate(self) -> TrainConfig:
         """Raise UsageError on a value that cannot work, before anything is written."""
@@ -127,6 +131,9 @@ class TrainConfig:
 
         preset(self.augment).with_overrides(**self.augment_overrides)
         parse_devices(self.devices)
+        from edgemri.data.split import check_folds
+
+        check_folds(self.cv_folds, self.cv_fold)
         return self
 
     @property
@@ -149,6 +156,16 @@ class TrainConfig:
         """Read config.json back, ignoring keys this version does not know (written by newer ones)."""
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def parse_cv_fold(text: str | None) -> dict[str, int]:
+    """``--cv-fold I/K`` -> ``{"cv_fold": I, "cv_folds": K}`` ({} when not given); range checked in validate."""
+    if text is None:
+        return {}
+    fold, sep, folds = text.partition("/")
+    if not (sep and fold.strip().isdigit() and folds.strip().isdigit()):
+        raise UsageError(f"--cv-fold {text!r} is not I/K", "Write the fold and the fold count, e.g. --cv-fold 0/5")
+    return {"cv_fold": int(fold), "cv_folds": int(folds)}
 
 
 def default(name: str) -> Any:

@@ -123,7 +123,7 @@ def _create_run(cfg: TrainConfig, plan: distribute.Plan) -> tuple[RunDir, Any, d
 
             groups = duplicate_groups(index, progress=True)
         data_split = make_split(index, cfg.val_fraction, cfg.test_fraction, cfg.seed, cfg.group_pattern,
-                                groups=groups)
+                                groups=groups, folds=cfg.cv_folds, fold=cfg.cv_fold)
         root, classes = index.root, list(index.classes)
     if not data_split.samples("val"):
         raise UsageError("the validation split is empty", "Use --val-fraction > 0 or a dataset with a val/ folder")

@@ -14,6 +14,11 @@ Stratification: groups are bucketed by their majority class; each bucket is shuf
 seed and cut at the requested fractions (counted in files), so every split gets about the same
 class mix. In the split-folders layout the publisher's splits are kept; a missing ``val`` is
 carved out of ``train`` the same way.
+
+K-fold (``folds`` K >= 2, ``fold`` i): each bucket's shuffled order is cut into K runs of about equal
+file counts; run i is the test split, validation is taken from the groups that follow it, the rest
+trains. The K splits of one seed test every file exactly once, so a small dataset (BUSI: 626 images)
+is measured on all of its images instead of one 94-image test split.
 """
 
 from __future__ import annotations
@@ -57,6 +62,8 @@ class Split:
     val_fraction: float = 0.15
     test_fraction: float = 0.0
     group_pattern: str | None = None
+    folds: int = 0  # k-fold: the test split is fold ``fold`` of ``folds`` (0: a plain split)
+    fold: int = 0
 
     @property
     def fingerprint(self) -> str:
@@ -87,6 +94,7 @@ class Split:
             "val_fraction": self.val_fraction,
             "test_fraction": self.test_fraction,
             "group_pattern": self.group_pattern,
+            **({"folds": self.folds, "fold": self.fold} if self.folds else {}),
             "fingerprint": self.fingerprint,
             "counts": self.counts(),
             "files": [{"path": e.path, "class": e.label, "split": e.split, "sha256": e.sha256}
@@ -114,6 +122,8 @@ class Split:
                 val_fraction=float(data.get("val_fraction", 0.0)),
                 test_fraction=float(data.get("test_fraction", 0.0)),
                 group_pattern=data.get("group_pattern"),
+                folds=int(data.get("folds", 0)),
+                fold=int(data.get("fold", 0)),
             )
         except FileNotFoundError as exc:
             raise DataError(f"split file {path} does not exist", _RESPLIT) from exc
@@ -142,29 +152,47 @@ class Split:
 
 def make_split(index: DatasetIndex, val_fraction: float = 0.15, test_fraction: float = 0.0,
                seed: int = 0, group_pattern: str | None = None,
-               groups: Mapping[Path, str] | None = None) -> Split:
+               groups: Mapping[Path, str] | None = None, folds: int = 0, fold: int = 0) -> Split:
     """Assign every sample of ``index`` to train/val/test; deterministic for a given seed.
 
     ``groups`` ({path: group id}, e.g. ``audit.duplicate_groups``) keeps the listed files
-    together; it takes precedence over ``group_pattern`` for the files it names.
+    together; it takes precedence over ``group_pattern`` for the files it names. ``folds`` >= 2
+    makes the test split fold ``fold`` of a k-fold partition (``test_fraction`` is then unused).
     """
-    if not (0.0 <= val_fraction < 1.0 and 0.0 <= test_fraction < 1.0 and val_fraction + test_fraction < 1.0):
-        raise UsageError(f"val ({val_fraction}) and test ({test_fraction}) fractions must be in [0, 1) "
-                         "and leave something to train on")
+    check_folds(folds, fold)
+    if folds:
+        test_fraction = 0.0
+    if not (0.0 <= val_fraction < 1.0 and 0.0 <= test_fraction < 1.0 and val_fraction + test_fraction < 1.0
+            and val_fraction + (1 / folds if folds else 0.0) < 1.0):
+        raise UsageError(f"val ({val_fraction}) and test ({1 / folds if folds else test_fraction}) fractions must "
+                         "be in [0, 1) and leave something to train on")
     regex = _compile_group(group_pattern)
     samples = sorted(index.samples, key=lambda s: s.path.as_posix())
     fixed = {s.path: s.split for s in samples if s.split}
     free = [s for s in samples if not s.split]
+    if folds and (fixed or not free):
+        raise UsageError("k-fold splits need a dataset of class folders, not one with train/val/test folders",
+                         "Point --data at a folder of class folders, or drop --cv-fold")
     if index.layout == "split-folders" and "val" not in index.splits() and val_fraction > 0:
         free = [s for s in samples if s.split == "train"]
         assigned = _assign(free, val_fraction, 0.0, seed, regex, index.root, groups)
         fixed.update(assigned)
     elif free:
-        fixed.update(_assign(free, val_fraction, test_fraction, seed, regex, index.root, groups))
+        fixed.update(_assign(free, val_fraction, test_fraction, seed, regex, index.root, groups, (folds, fold)))
     hashes = file_hashes([s.path for s in samples])
     entries = [SplitEntry(_relative(s.path, index.root), s.label, fixed[s.path], h)
                for s, h in zip(samples, hashes)]
-    return Split(index.root, list(index.classes), entries, seed, val_fraction, test_fraction, group_pattern)
+    return Split(index.root, list(index.classes), entries, seed, val_fraction,
+                 1 / folds if folds else test_fraction, group_pattern, folds, fold)
+
+
+def check_folds(folds: int, fold: int) -> None:
+    """``folds`` 0 (no k-fold) or >= 2 with ``fold`` in 0..folds-1, else a one-line UsageError."""
+    if folds == 0 and fold == 0:
+        return
+    if folds < 2 or not 0 <= fold < folds:
+        raise UsageError(f"fold {fold} of {folds} is not a k-fold split",
+                         "Use --cv-fold I/K with K >= 2 and I in 0..K-1, e.g. --cv-fold 0/5")
 
 
 def _compile_group(pattern: str | None) -> re.Pattern | None:
@@ -193,7 +221,8 @@ def group_key(sample: Sample, regex: re.Pattern | None, root: Path,
 
 
 def _assign(samples: list[Sample], val_fraction: float, test_fraction: float, seed: int,
-            regex: re.Pattern | None, root: Path, explicit: Mapping[Path, str] | None = None) -> dict[Path, str]:
+            regex: re.Pattern | None, root: Path, explicit: Mapping[Path, str] | None = None,
+            kfold: tuple[int, int] = (0, 0)) -> dict[Path, str]:
     groups: dict[str, list[Sample]] = defaultdict(list)
     for s in samples:
         groups[group_key(s, regex, root, explicit)].append(s)
@@ -207,23 +236,48 @@ def _assign(samples: list[Sample], val_fraction: float, test_fraction: float, se
         keys = strata[label]
         rng = np.random.default_rng([seed, ci])
         order = [keys[i] for i in rng.permutation(len(keys))]
-        total = sum(len(groups[k]) for k in keys)
-        n_test, n_val = _quota(total, len(keys), test_fraction), _quota(total, len(keys), val_fraction)
-        filled = {"test": 0, "val": 0, "train": 0}
-        for pos, key in enumerate(order):
-            size = len(groups[key])
-            if pos == len(order) - 1 and filled["train"] == 0:
-                name = "train"  # a class always keeps at least one training group
-            elif filled["test"] < n_test:
-                name = "test"
-            elif filled["val"] < n_val:
-                name = "val"
-            else:
-                name = "train"
-            filled[name] += size
+        sizes = [len(groups[k]) for k in order]
+        names = _fold_names(sizes, val_fraction, *kfold) if kfold[0] else _cut_names(sizes, val_fraction, test_fraction)
+        for key, name in zip(order, names):
             for s in groups[key]:
                 out[s.path] = name
     return out
+
+
+def _cut_names(sizes: list[int], val_fraction: float, test_fraction: float) -> list[str]:
+    """Split names of shuffled groups of these sizes: test first, then val, the rest train."""
+    total = sum(sizes)
+    n_test, n_val = _quota(total, len(sizes), test_fraction), _quota(total, len(sizes), val_fraction)
+    filled = {"test": 0, "val": 0, "train": 0}
+    names = []
+    for pos, size in enumerate(sizes):
+        if pos == len(sizes) - 1 and filled["train"] == 0:
+            name = "train"  # a class always keeps at least one training group
+        elif filled["test"] < n_test:
+            name = "test"
+        elif filled["val"] < n_val:
+            name = "val"
+        else:
+            name = "train"
+        filled[name] += size
+        names.append(name)
+    return names
+
+
+def _fold_names(sizes: list[int], val_fraction: float, folds: int, fold: int) -> list[str]:
+    """Split names for fold ``fold``: the groups starting in its 1/folds of the files test, val follows."""
+    total = sum(sizes)
+    starts = np.cumsum([0, *sizes[:-1]])
+    in_fold = [min(folds - 1, int(start * folds // max(total, 1))) == fold for start in starts]
+    first = next((i for i, hit in enumerate(in_fold) if hit), len(sizes))
+    rest = [i for i in (*range(first, len(sizes)), *range(first)) if not in_fold[i]]  # the groups after the fold
+    names = ["test" if hit else "train" for hit in in_fold]
+    n_val, filled = _quota(total, len(sizes), val_fraction), 0
+    for i in rest[:-1]:  # the last one trains, so a class always keeps a training group
+        if filled >= n_val:
+            break
+        names[i], filled = "val", filled + sizes[i]
+    return names
 
 
 def _quota(total: int, n_groups: int, fraction: float) -> int:
