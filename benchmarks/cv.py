@@ -8,7 +8,7 @@ trained, then evaluated on its test fold; a fold already evaluated is skipped, o
 checkpoint is resumed (runs die with the session: run this again to continue).
 
     python benchmarks/cv.py OUT --recipe busi3-mobilenetv2 --data ../shared/datasets/busi/train \\
-        [--folds 5] [-- more edgemri train flags]
+        [--folds 5] [--only 0,1,2] [-- more edgemri train flags]
 
 Writes OUT/cv.json and prints a table: per fold n / accuracy / balanced accuracy, and the pooled
 accuracy, balanced accuracy (from the summed confusion matrix) and the folds' mean +- sd.
@@ -69,13 +69,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--only", default="", help="comma-separated folds to run and pool (default: all); "
+                        "fewer folds still test disjoint images, so two recipes can be compared on the same ones")
     parser.add_argument("--edgemri", default=str(Path(sys.executable).with_name("edgemri")))
     args, train_args = parser.parse_known_args()
     train_args = [a for a in train_args if a != "--"]
-    results = [run_fold(args.edgemri, args.out, i, args.folds, train_args) for i in range(args.folds)]
-    summary = {"folds": args.folds, "train_args": train_args, "per_fold": [
+    chosen = [int(i) for i in args.only.split(",")] if args.only else list(range(args.folds))
+    results = [run_fold(args.edgemri, args.out, i, args.folds, train_args) for i in chosen]
+    summary = {"folds": args.folds, "ran": chosen, "train_args": train_args, "per_fold": [
         {"fold": i, "n": m["n"], "accuracy": m["accuracy"], "balanced_accuracy": m["balanced_accuracy"]}
-        for i, m in enumerate(results)], "pooled": pooled(results)}
+        for i, m in zip(chosen, results)], "pooled": pooled(results)}
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "cv.json", summary)
     print("| fold | test images | accuracy % | balanced accuracy % |\n|---|---|---|---|")

@@ -416,8 +416,10 @@ def test_cv_script_trains_every_fold_and_pools_disjoint_test_folds(data, tmp_pat
     assert len(tested) == len(set(tested)) == 30 == summary["pooled"]["n"]
     assert [row["n"] for row in summary["per_fold"]] == [15, 15]
     assert "| pooled | 30 |" in done.stdout
-    again = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)  # finished folds are not retrained
+    cmd[3:3] = ["--only", "1"]  # one fold of the two: reused, not retrained, pooled alone
+    again = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "Epoch 1/1" not in again.stdout + again.stderr
+    assert json.loads((out / "cv.json").read_text())["pooled"]["n"] == 15
 
 
 # -- devices, precision and the loader (train/distribute.py, train/dataset.py) ---------------------
