@@ -83,7 +83,7 @@ def train_command(
                                        "for validation."),
     test_fraction: float = typer.Option(default("test_fraction"), "--test-fraction", help="Share of images held "
                                         "out for testing."),
-    cv_fold: str | None = typer.Option(None, "--cv-fold", help="I/K: k-fold cross-validation, test on fold I of K "
+    cv_fold_spec: str | None = typer.Option(None, "--cv-fold", help="I/K: k-fold cross-validation, test on fold I of K "
                                        "(0-based; replaces --test-fraction). K runs test every image once; "
                                        "benchmarks/cv.py runs and pools them."),
     group_pattern: str | None = typer.Option(default("group_pattern"), "--group-pattern", help="Regex whose first "
@@ -219,7 +219,7 @@ def train_command(
         lr_scaling=lr_scaling, precision=precision, loader_workers=loader_workers,
         weights=str(weights) if weights else None, freeze_epochs=freeze_epochs, fine_tune_layers=fine_tune_layers,
         fine_tune_lr_factor=fine_tune_lr_factor, tensorboard=not no_tensorboard, overwrite=overwrite,
-        **({} if epochs is None else {"epochs": epochs}), **parse_cv_fold(cv_fold),
+        **({} if epochs is None else {"epochs": epochs}), **parse_cv_fold(cv_fold_spec),
     )
     if chosen is not None:
         cfg = _apply_recipe(chosen, cfg)
