@@ -420,6 +420,9 @@ def test_cv_script_trains_every_fold_and_pools_disjoint_test_folds(data, tmp_pat
     again = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "Epoch 1/1" not in again.stdout + again.stderr
     assert json.loads((out / "cv.json").read_text())["pooled"]["n"] == 15
+    same = subprocess.run([sys.executable, str(script), str(out), "--paired", str(out)], check=False,
+                          capture_output=True, text=True, timeout=600)  # a CV against itself: no discordant image
+    assert same.returncode == 0 and "right only in the first 0, only in the second 0; exact McNemar p = 1" in same.stdout
 
 
 # -- devices, precision and the loader (train/distribute.py, train/dataset.py) ---------------------

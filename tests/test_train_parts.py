@@ -195,3 +195,16 @@ def test_soft_label_batches_are_one_hot_and_mixup_blends_images_targets_and_weig
     assert np.array_equal(again[0][0], x1)  # reproducible per (seed, epoch, batch): resume sees the same
     with pytest.raises(ValueError, match="one-hot"):
         make_train_dataset(px, labels, spec, 6, aug, 0, None, mixup=0.4)
+
+
+def test_cv_mcnemar_p_is_the_exact_two_sided_binomial_tail():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "cv.py"
+    spec = importlib.util.spec_from_file_location("cv", path)
+    cv = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cv)
+    assert cv.mcnemar_p(0, 0) == 1.0 and cv.mcnemar_p(5, 5) == 1.0
+    assert abs(cv.mcnemar_p(1, 9) - 2 * 11 / 1024) < 1e-12 and cv.mcnemar_p(9, 1) == cv.mcnemar_p(1, 9)
+    assert cv.mcnemar_p(0, 6) < 0.05 < cv.mcnemar_p(1, 5)
