@@ -53,7 +53,7 @@ def test_the_table_is_the_folder_and_holds_the_seeds_and_edgemris_own():
 def test_every_recipe_resolves_to_a_valid_config(name):
     recipe = recipes.load(name)
     assert recipe.description and recipe.packaged and recipe.ref == name
-    weights = {"weights": "w.h5"} if recipe.needs_weights else {}
+    weights = {"weights": "w.h5"} if recipe.needs_weights or recipe.starts_from else {}
     cfg = recipes.config(name, data="d", out="o", **weights)
     cfg.validate()
     MODELS.get(cfg.arch).resolve_options(cfg.arch_options)
@@ -98,8 +98,7 @@ def test_recipes_ship_as_package_data():
     tomllib = pytest.importorskip("tomllib")
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "recipes/*.toml" in pyproject["tool"]["setuptools"]["package-data"]["edgemri.train"]
-    assert sorted(p.name for p in recipes.recipe_dir().iterdir() if p.name.endswith(".toml")) == \
-        [f"{n}.toml" for n in NAMES]
+    assert sorted(p.stem for p in recipes.recipe_dir().iterdir() if p.name.endswith(".toml")) == NAMES
 
 
 def test_docs_name_every_recipe():
@@ -248,3 +247,14 @@ def test_cv_fold_flag_parses_and_bad_values_fail_before_data():
             parse_cv_fold(bad)
     with pytest.raises(UsageError, match="fold 5 of 5"):
         TrainConfig(arch="simple-cnn", data="d", out="o", **parse_cv_fold("5/5")).validate()
+
+
+def test_a_recipe_that_starts_from_another_names_it_and_needs_its_run():
+    """busi3-mobilenetv2-brain4 = busi3-mobilenetv2's training, started from the brain4-mobilenetv2 model."""
+    chained = [n for n in NAMES if recipes.load(n).starts_from]
+    assert chained and all(recipes.load(n).starts_from in NAMES for n in chained)
+    mine, base = recipes.load("busi3-mobilenetv2-brain4"), recipes.load("busi3-mobilenetv2")
+    assert mine.starts_from == "brain4-mobilenetv2" and mine.values == base.values
+    with pytest.raises(UsageError, match="starts from a brain4-mobilenetv2 model, so it needs --weights RUN"):
+        recipes.config("busi3-mobilenetv2-brain4", data="d", out="o")
+    assert recipes.config("busi3-mobilenetv2-brain4", data="d", out="o", weights="runs/b4").weights == "runs/b4"

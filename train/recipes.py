@@ -10,6 +10,7 @@ is for::
     description = "..."          # the line `edgemri recipes` prints
     dataset = "brain-tumor-mri/train"
     needs_weights = false         # true: starts from ImageNet weights, so --weights PATH is required
+    starts_from = "brain4-mobilenetv2"   # or: starts from the model of that recipe (--weights RUN)
     notes = ["what the original did that edgemri does differently"]
 
     [train]
@@ -47,7 +48,10 @@ NOT_IN_RECIPE = frozenset({"data", "out", "overwrite", "recipe", "weights", "dev
 TABLES = {"arch_options": "arch", "augment_overrides": "augment"}
 #: ``final_fit_holdout``: the published model is ``edgemri train --final-fit RUN --holdout X`` of this
 #: recipe's run (benchmarks/results/reproduce.sh reads it), not the selection run itself.
-META_KEYS = {"description": str, "dataset": str, "needs_weights": bool, "notes": list, "final_fit_holdout": float}
+#: ``starts_from``: the recipe fine-tunes the model another recipe trains (its run directory or published
+#: folder is the --weights; reproduce.sh passes the published one), e.g. BUSI from edgemri's brain MRI model.
+META_KEYS = {"description": str, "dataset": str, "needs_weights": bool, "notes": list, "final_fit_holdout": float,
+             "starts_from": str}
 SUFFIX = ".toml"
 
 
@@ -63,6 +67,7 @@ class Recipe:
     needs_weights: bool = False
     notes: tuple[str, ...] = ()
     final_fit_holdout: float | None = None
+    starts_from: str | None = None
     packaged: bool = True
     text: str = field(default="", repr=False)  # the file as written (edgemri recipes NAME prints it)
 
@@ -76,6 +81,7 @@ class Recipe:
         v = self.values
         size = f"{v['image_size']}px" if "image_size" in v else "-"
         weights = "  [needs --weights]" if self.needs_weights else ""
+        weights = f"  [starts from {self.starts_from}: --weights RUN]" if self.starts_from else weights
         fit = f"  [published: final fit, --holdout {self.final_fit_holdout:g}]" if self.final_fit_holdout else ""
         return (f"{self.name:<28} {v.get('arch', '-'):<15} {size:>6} {v.get('epochs', '-'):>4} ep  "
                 f"{self.description}{weights}{fit}")
@@ -104,7 +110,7 @@ def registry() -> Registry[Recipe]:
     """Every packaged recipe, by file name, in name order (read once per process)."""
     reg: Registry[Recipe] = Registry("recipe")
     folder = recipe_dir()
-    for item in sorted(folder.iterdir(), key=lambda p: p.name):
+    for item in sorted(folder.iterdir(), key=lambda p: p.name.removesuffix(SUFFIX)):  # recipe-name order
         if item.name.endswith(SUFFIX):
             reg.add(parse(item.read_text(encoding="utf-8"), item.name[: -len(SUFFIX)], str(item), packaged=True))
     return reg
@@ -141,6 +147,7 @@ def parse(text: str, name: str, path: str, packaged: bool = False) -> Recipe:
     return Recipe(name=name, path=path, description=meta.get("description", ""), values=_check_train(values, path),
                   dataset=meta.get("dataset", ""), needs_weights=bool(meta.get("needs_weights", False)),
                   notes=tuple(meta.get("notes", ())), final_fit_holdout=meta.get("final_fit_holdout"),
+                  starts_from=meta.get("starts_from"),
                   packaged=packaged, text=text)
 
 
@@ -223,6 +230,10 @@ def apply(recipe: Recipe, given: dict[str, Any], passed: set[str]) -> dict[str, 
         elif key not in passed:
             resolved[key] = value
     resolved["recipe"] = recipe.ref
+    if recipe.starts_from and not resolved.get("weights"):
+        raise UsageError(f"recipe {recipe.name} starts from a {recipe.starts_from} model, so it needs --weights RUN",
+                         f"Pass a run of --recipe {recipe.starts_from}, or the published "
+                         f"benchmarks/results/models/{recipe.starts_from}")
     if recipe.needs_weights and not resolved.get("weights"):
         raise UsageError(f"recipe {recipe.name} starts from ImageNet weights, so it needs --weights PATH",
                          "Pass an include_top=False ImageNet .h5 you have on disk (nothing is downloaded)")

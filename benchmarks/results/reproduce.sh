@@ -6,7 +6,8 @@
 #   usage: benchmarks/results/reproduce.sh [JOB|DATASET|all ...]
 #   jobs:  every edgemri recipe in train/recipes/ that names a dataset job (trained with --recipe:
 #          brain4-convmixer-edge brain4-mobilenetv2 brain2-convmixer-edge brain2-mobilenetv2
-#          busi3-convmixer-edge busi3-mobilenetv2), then tune -> bench -> publish; and the first
+#          busi3-convmixer-edge busi3-mobilenetv2 busi3-mobilenetv2-brain4, which starts from the published
+#          brain4-mobilenetv2: recipe.starts_from), then tune -> bench -> publish; and the first
 #          generation's flag-defined jobs: brain4-simple-cnn brain4-mobilenetv2-a035 brain2-mobilenetv2-a035
 #          busi3-simple-cnn busi3-mobilenetv2-a035, *-convmixer-edge-v1 (kernel 9, paper order)
 #   datasets: brain4 brain2 busi3 (every job of that dataset); all (every job, default)
@@ -28,6 +29,9 @@ RECIPES=train/recipes
 is_recipe_job() { [ -f "$RECIPES/$1.toml" ]; }   # jobs named after an edgemri recipe train with --recipe
 final_fit_holdout() {  # a recipe's recipe.final_fit_holdout: its published model is a final fit (docs/train.md)
   "$(dirname "$EDGEMRI")/python" -c "from edgemri.train.recipes import load; print(load('$1').final_fit_holdout or '')"
+}
+starts_from() {  # a recipe's recipe.starts_from: the job whose published model it fine-tunes (--weights)
+  "$(dirname "$EDGEMRI")/python" -c "from edgemri.train.recipes import load; print(load('$1').starts_from or '')"
 }
 
 recipe_root() {  # recipe job -> its dataset root (merged classes come from the recipe itself)
@@ -69,8 +73,12 @@ run_job() {
   is_recipe_job "$job" || { read -r root epochs; mapfile -t args; } < <(job_args "$job")
   epochs=${EPOCHS:-$epochs}
   echo "== $job: train ($(date -u +%H:%M:%S))"
+  local from=""
+  is_recipe_job "$job" && from=$(starts_from "$job")
+  if [ -n "$from" ] && [ ! -f "$PUBLISH/$from/model.keras" ]; then run_job "$from"; fi   # its starting model first
   if [ ! -f "$run/model.keras" ] && is_recipe_job "$job"; then   # everything else comes from the recipe
-    "$EDGEMRI" train --recipe "$job" --data "$(recipe_root "$job")" --out "$run" ${EPOCHS:+--epochs "$EPOCHS"}
+    "$EDGEMRI" train --recipe "$job" --data "$(recipe_root "$job")" --out "$run" ${EPOCHS:+--epochs "$EPOCHS"} \
+      ${from:+--weights "$PUBLISH/$from"}
   elif [ ! -f "$run/model.keras" ]; then
     "$EDGEMRI" train --data "$root" "${args[@]}" --image-size "$SIZE" --epochs "$epochs" --batch-size 32 \
       --val-fraction 0.15 --test-fraction 0.15 --group-duplicates --seed 0 --out "$run"
@@ -103,10 +111,10 @@ audit() {
 expand() {
   case $1 in
     all)    echo audit brain4-convmixer-edge brain2-convmixer-edge busi3-convmixer-edge \
-                 brain4-mobilenetv2 brain2-mobilenetv2 busi3-mobilenetv2 ;;
+                 brain4-mobilenetv2 brain2-mobilenetv2 busi3-mobilenetv2 busi3-mobilenetv2-brain4 ;;
     brain4) echo brain4-convmixer-edge brain4-mobilenetv2 ;;
     brain2) echo brain2-convmixer-edge brain2-mobilenetv2 ;;
-    busi3)  echo busi3-convmixer-edge busi3-mobilenetv2 ;;
+    busi3)  echo busi3-convmixer-edge busi3-mobilenetv2 busi3-mobilenetv2-brain4 ;;
     *)      echo "$1" ;;
   esac
 }
