@@ -78,3 +78,42 @@ def test_batches_depend_on_the_seed_only_not_on_threads():
     for a, b in zip(serial, threaded):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(serial[0], serial[1])
+
+
+def test_crop_box_is_a_resize_of_that_box():
+    """The crop map, warped, is cv2.resize of the box (away from its edges, where the warp may
+    read the pixels just outside the box and resize repeats the box's own)."""
+    import cv2
+
+    from edgemri.train.augment import box_matrix
+
+    img = np.random.default_rng(3).uniform(0, 255, (32, 48, 1)).astype(np.float32)
+    out = _warp(img, box_matrix(8, 4, 24, 16, 32, 48))
+    resized = cv2.resize(np.ascontiguousarray(img[4:20, 8:32]), (48, 32), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_allclose(out[2:-2, 2:-2, 0], resized[2:-2, 2:-2], atol=1e-3)
+
+
+def test_random_resized_crop_boxes_follow_torchvision_ranges():
+    from edgemri.train.augment import CROP_RATIO, _crop
+
+    rng = np.random.default_rng(0)
+    h, w, areas = 40, 60, []
+    for _ in range(300):
+        m = _crop(0.08, h, w, rng)
+        cw, ch = m[0, 0] * w, m[1, 1] * h
+        x0, y0 = m[0, 2] - 0.5 * m[0, 0] + 0.5, m[1, 2] - 0.5 * m[1, 1] + 0.5
+        assert -1e-9 <= x0 and x0 + cw <= w + 1e-9 and -1e-9 <= y0 and y0 + ch <= h + 1e-9
+        assert CROP_RATIO[0] - 1e-9 <= cw / ch <= CROP_RATIO[1] + 1e-9
+        areas.append(cw * ch / (h * w))
+    assert 0.08 - 1e-9 <= min(areas) < 0.2 and max(areas) > 0.8  # the range is used (a 4:3 box covers at most 0.89 of 3:2)
+
+
+def test_crop_scale_changes_batches_and_is_validated():
+    from edgemri.errors import UsageError
+
+    pixels = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 1), dtype=np.uint8)
+    cropped = augment_batch(pixels, AugmentConfig(crop_scale=0.3), np.random.default_rng(1))
+    assert AugmentConfig(crop_scale=0.3).geometric and cropped.shape == pixels.shape
+    assert not np.array_equal(cropped, pixels.astype(np.float32))
+    with pytest.raises(UsageError, match="crop scale 1.5"):
+        AugmentConfig(crop_scale=1.5)

@@ -217,6 +217,15 @@ def test_brightness_mode_flag_reaches_the_config_and_a_bad_one_is_one_line(tmp_p
     assert len(captured) == 1
 
 
+def test_crop_scale_flag_reaches_the_config_and_a_bad_one_is_one_line(tmp_path, captured, capsys):
+    assert main(_train(tmp_path, "--recipe", "demo", "--crop-scale", "0.08")) == 0
+    assert captured[-1].augment_overrides["crop_scale"] == 0.08
+    assert main(_train(tmp_path, "--crop-scale", "1")) == 2
+    err = capsys.readouterr().err.strip()
+    assert "crop scale 1.0 is outside [0, 1)" in err and len(err.splitlines()) == 1
+    assert len(captured) == 1
+
+
 def test_unknown_names_missing_files_and_resume(tmp_path, captured, capsys):
     assert main(_train(tmp_path, "--recipe", "seed-brain4-cn")) == 2
     assert 'unknown recipe \'seed-brain4-cn\'. Did you mean "seed-brain4-cnn"?' in capsys.readouterr().err

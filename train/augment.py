@@ -1,7 +1,8 @@
 """Numpy augmentation of uint8 image batches (no TensorFlow: works under Keras on JAX/PyTorch).
 
 The published MRI/ultrasound recipes use Keras' ImageDataGenerator knobs: flips, rotation, zoom,
-shift, shear, brightness and contrast. Geometric ones are fused into ONE affine warp per image
+shift, shear, brightness and contrast; PyTorch notebooks add torchvision's random resized crop
+(``crop_scale``). Geometric ones are fused into ONE affine warp per image
 (bilinear sampling, zero fill: the background of MRI and ultrasound is black), so a batch costs
 one gather. Augmentation runs only on training batches; the model never contains it.
 """
@@ -23,12 +24,18 @@ from edgemri.errors import UsageError
 #: picking theirs.
 BRIGHTNESS_MODES = ("add", "scale")
 
+#: torchvision ``RandomResizedCrop``'s aspect-ratio range (its default), drawn log-uniformly.
+CROP_RATIO = (3.0 / 4.0, 4.0 / 3.0)
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
     """Ranges are symmetric: rotation in degrees, zoom/shift/brightness/contrast as fractions,
     shear in degrees. 0 (or False) switches a transform off. ``brightness_mode``: see
-    :data:`BRIGHTNESS_MODES`."""
+    :data:`BRIGHTNESS_MODES`. ``crop_scale`` is the smallest area of torchvision's random resized
+    crop, as a fraction of the image (its default is 0.08; 0: off): a box of area U(crop_scale, 1)
+    and aspect ratio in :data:`CROP_RATIO` is cut at a random place and stretched to the full size,
+    before the other geometric transforms (torchvision's order when the crop comes first)."""
 
     hflip: bool = False
     vflip: bool = False
@@ -39,8 +46,12 @@ class AugmentConfig:
     brightness: float = 0.0
     contrast: float = 0.0
     brightness_mode: str = "add"
+    crop_scale: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.crop_scale < 1.0:
+            raise UsageError(f"crop scale {self.crop_scale} is outside [0, 1)",
+                             "Give the smallest crop area as a fraction, e.g. 0.08 (torchvision's default); 0: off")
         if self.brightness_mode not in BRIGHTNESS_MODES:
             raise UsageError(f"unknown brightness mode {self.brightness_mode!r}",
                              f"Choose one of: {', '.join(BRIGHTNESS_MODES)}")
@@ -50,7 +61,7 @@ class AugmentConfig:
 
     @property
     def geometric(self) -> bool:
-        return any((self.rotation, self.zoom, self.shift, self.shear))
+        return any((self.rotation, self.zoom, self.shift, self.shear, self.crop_scale))
 
     @property
     def enabled(self) -> bool:
@@ -126,7 +137,36 @@ def _affine(cfg: AugmentConfig, h: int, w: int, rng: np.random.Generator) -> np.
     zoom = np.diag([1.0 / zx, 1.0 / zy, 1.0])  # zoom > 1 samples a smaller input area: zoom in
     centre = np.array([[1, 0, cx], [0, 1, cy], [0, 0, 1]])
     uncentre = np.array([[1, 0, -cx - tx], [0, 1, -cy - ty], [0, 0, 1]])
-    return centre @ rot @ shr @ zoom @ uncentre
+    crop = _crop(cfg.crop_scale, h, w, rng) if cfg.crop_scale else np.eye(3)
+    return crop @ centre @ rot @ shr @ zoom @ uncentre
+
+
+def _crop(scale: float, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """torchvision's RandomResizedCrop box as a 3x3 map from full-size coords into the box.
+
+    Up to 10 draws of area ``U(scale, 1) * h * w`` and a log-uniform ratio in :data:`CROP_RATIO`;
+    the first box that fits is placed uniformly. If none fits (rare for near-square images), the
+    whole image, as torchvision falls back to (its fallback centre crop is the whole image when the
+    image's own ratio is within the range).
+    """
+    lo, hi = math.log(CROP_RATIO[0]), math.log(CROP_RATIO[1])
+    for _ in range(10):
+        area = rng.uniform(scale, 1.0) * h * w
+        ratio = math.exp(rng.uniform(lo, hi))
+        cw, ch = math.sqrt(area * ratio), math.sqrt(area / ratio)
+        if cw <= w and ch <= h:
+            return box_matrix(rng.uniform(0.0, w - cw), rng.uniform(0.0, h - ch), cw, ch, h, w)
+    return np.eye(3)
+
+
+def box_matrix(x0: float, y0: float, cw: float, ch: float, h: int, w: int) -> np.ndarray:
+    """Output pixel coords of an (h, w) image -> input coords inside the box at (x0, y0), cw x ch.
+
+    Pixel edges, not centres, line up (OpenCV's and PIL's resize convention): output pixel x
+    samples ``x0 + (x + 0.5) * cw / w - 0.5``.
+    """
+    sx, sy = cw / w, ch / h
+    return np.array([[sx, 0, x0 + 0.5 * sx - 0.5], [0, sy, y0 + 0.5 * sy - 0.5], [0, 0, 1]])
 
 
 def _warp(img: np.ndarray, matrix: np.ndarray) -> np.ndarray:

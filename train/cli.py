@@ -110,6 +110,8 @@ def train_command(
                                                "full scale (0: off)."),
     contrast: float | None = typer.Option(None, "--contrast", help="Max contrast change as a fraction "
                                              "(0: off)."),
+    crop_scale: float | None = typer.Option(None, "--crop-scale", help="Random resized crop (torchvision's): "
+                                            "smallest crop area as a fraction, e.g. 0.08 (0: off)."),
     brightness_mode: str | None = typer.Option(None, "--brightness-mode", help="How --brightness applies: add "
                                                "(+-F x 255, Keras RandomBrightness) or scale (x 1+-F, torchvision "
                                                "ColorJitter)."),
@@ -205,7 +207,7 @@ def train_command(
         raise UsageError("--data is required", "Pass the dataset root, e.g. --data ../shared/datasets/busi/train")
     overrides = {"hflip": False if no_flip else None, "vflip": True if vflip else None, "rotation": rotation,
                  "zoom": zoom, "shift": shift, "shear": shear, "brightness": brightness, "contrast": contrast,
-                 "brightness_mode": brightness_mode}
+                 "brightness_mode": brightness_mode, "crop_scale": crop_scale}
     cfg = TrainConfig(
         arch=arch, data=str(data), out=str(out or Path("runs") / arch), arch_options=arch_options,
         task=task, image_size=image_size, batch_size=batch_size, lr=lr, seed=seed,
