@@ -100,6 +100,23 @@ def test_simple_cnn_is_the_published_network(built):
         ["GlobalAveragePooling2D", "Dropout", "Dense"]
 
 
+def test_simple_cnn_torch_init_is_pytorchs_uniform_bound():
+    """init=torch: every kernel U(+-1/sqrt(fan_in)), as PyTorch's Conv2d/Linear; glorot is wider after
+    the first conv (there fan_out >> fan_in makes both about equal)."""
+    torch_init = build("simple-cnn", SHAPE, 3, init="torch")
+    glorot = build("simple-cnn", SHAPE, 3)
+    for a, b in zip(torch_init.layers, glorot.layers):
+        if type(a).__name__ not in ("Conv2D", "Dense"):
+            continue
+        kernel = np.asarray(a.kernel)
+        bound = 1.0 / np.sqrt(np.prod(kernel.shape[:-1]))
+        assert np.abs(kernel).max() <= bound and np.abs(kernel).max() > 0.9 * bound
+        if a.name != "block1_1_conv":
+            assert np.asarray(b.kernel).std() > 1.3 * kernel.std()
+    with pytest.raises(UsageError, match="unknown init 'he' for simple-cnn"):
+        build("simple-cnn", SHAPE, 3, init="he")
+
+
 def test_options_are_applied_and_checked():
     small = build("convmixer", SHAPE, 2, dim="8", depth="1", kernel=3, patch=4)  # CLI strings coerced
     assert small.get_layer("stem_conv").filters == 8

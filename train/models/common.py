@@ -76,14 +76,15 @@ def set_bn_momentum(model: Any, momentum: float = BN_MOMENTUM) -> int:
 
 
 def classifier_head(keras: ModuleType, x: Any, num_classes: int, dropout: float = 0.0,
-                    pool: bool = True) -> Any:
+                    pool: bool = True, kernel_initializer: Any = "glorot_uniform") -> Any:
     """Global average pool, optional dropout, float32 softmax (float32 even under mixed precision)."""
     layers = keras.layers
     if pool:
         x = layers.GlobalAveragePooling2D(name=f"{HEAD_PREFIX}pool")(x)
     if dropout > 0:
         x = layers.Dropout(dropout, name=f"{HEAD_PREFIX}dropout")(x)
-    return layers.Dense(num_classes, activation="softmax", dtype="float32", name=f"{HEAD_PREFIX}probs")(x)
+    return layers.Dense(num_classes, activation="softmax", dtype="float32", name=f"{HEAD_PREFIX}probs",
+                        kernel_initializer=kernel_initializer)(x)
 
 
 def model_input(keras: ModuleType, input_shape: tuple[int, int, int]) -> Any:
