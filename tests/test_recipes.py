@@ -175,7 +175,7 @@ def test_config_json_records_the_recipe_and_every_resolved_value(tmp_path):
     assert {f.name for f in dataclasses.fields(TrainConfig)} <= set(saved)
     assert (saved["image_size"], saved["epochs"], saved["batch_size"], saved["seed"], saved["val_fraction"]) == \
         (16, 1, 4, 3, 0.25)
-    assert saved["arch_options"] == {"filters": "4", "dropout": 0.2}  # resolved: defaults filled in
+    assert saved["arch_options"] == {"filters": "4", "dropout": 0.2, "init": "glorot"}  # resolved: defaults filled in
 
 
 # -- bad recipes: one line naming the file ---------------------------------------------------------

@@ -60,7 +60,7 @@ def test_run_directory_is_complete(trained, data):
     for key in ("arch", "arch_options", "image_size", "color", "epochs", "batch_size", "lr", "seed", "data",
                 "classes", "optimizer", "schedule", "augment", "patience"):
         assert key in cfg, key
-    assert cfg["arch_options"] == {"filters": "8,16", "dropout": 0.2}
+    assert cfg["arch_options"] == {"filters": "8,16", "dropout": 0.2, "init": "glorot"}
     assert cfg["classes"] == ["glioma", "meningioma", "notumor"]
     manifest = trained.manifest()
     assert manifest.format == "keras" and manifest.arch == "simple-cnn"
