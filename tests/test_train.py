@@ -146,10 +146,10 @@ def test_resume_continues_at_the_next_epoch(data, tmp_path, capsys):
 
 def test_label_smoothing_and_mixup_train_resume_and_are_recorded(data, tmp_path, capsys):
     out = tmp_path / "soft"
-    soft = ["--label-smoothing", "0.1", "--mixup", "0.3"]
+    soft = ["--label-smoothing", "0.1", "--mixup", "0.3", "--cutmix", "1.0"]
     assert main(["train", "--data", str(data), "--out", str(out), "--epochs", "1", *soft, *TINY]) == 0
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["label_smoothing"] == 0.1 and cfg["mixup"] == 0.3
+    assert cfg["label_smoothing"] == 0.1 and cfg["mixup"] == 0.3 and cfg["cutmix"] == 1.0
     import keras
 
     model = keras.models.load_model(out / "checkpoint" / "last.keras", safe_mode=True)
@@ -185,6 +185,7 @@ def test_ema_validates_and_ships_the_average_while_training_continues_from_the_r
     (["--arch", "resnet9000"], "unknown architecture"),
     (["--arch", "simple-cnn", "--ema", "1"], "--ema must be in [0, 1)"),
     (["--arch", "simple-cnn", "--mixup", "-1"], "--mixup must be >= 0"),
+    (["--arch", "simple-cnn", "--cutmix", "-1"], "--cutmix must be >= 0"),
     (["--arch", "simple-cnn", "--label-smoothing", "1"], "--label-smoothing must be in [0, 1)"),
     (["--arch", "mobilenetv2", "--image-size", "16"], "below the minimum"),
     (["--arch", "simple-cnn", "--arch-opt", "depth=3"], "unknown architecture option"),

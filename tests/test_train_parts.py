@@ -160,26 +160,31 @@ def test_unknown_names_are_one_line_before_any_framework_import(tmp_path, argv, 
     assert [m for m in modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras", "jax", "torch")] == []
 
 
-def test_soft_label_batches_are_one_hot_and_mixup_blends_images_targets_and_weights():
+SOFT_WEIGHTS = {0: 1.0, 1: 2.0, 2: 3.0}
+
+
+def soft_batches(size: int, seed: int, **blend: float):
+    """Batches of 6 from 12 random ``size`` px images of classes 0,1,2 with class weights 1,2,3, one-hot."""
     pytest.importorskip("keras")
     from edgemri.runtime.manifest import InputSpec
     from edgemri.train.augment import preset
     from edgemri.train.dataset import make_train_dataset
 
-    spec = InputSpec(height=8, width=8)
-    rng = np.random.default_rng(0)
-    px = rng.integers(0, 256, (12, 8, 8, 3), dtype=np.uint8)
+    px = np.random.default_rng(seed).integers(0, 256, (12, size, size, 3), dtype=np.uint8)
     labels = np.array([0, 1, 2] * 4)
-    weights = {0: 1.0, 1: 2.0, 2: 3.0}
-    aug = preset("none")
+    return make_train_dataset(px, labels, InputSpec(height=size, width=size), 6, preset("none"), 0,
+                              SOFT_WEIGHTS if blend.get("classes", 3) else None, **{"classes": 3, **blend})
 
-    plain = make_train_dataset(px, labels, spec, 6, aug, 0, weights, classes=3)
+
+def test_soft_label_batches_are_one_hot_and_mixup_blends_images_targets_and_weights():
+    weights = SOFT_WEIGHTS
+    plain = soft_batches(8, 0)
     plain.set_epoch(0)
     x0, y0, w0 = plain[0]
     assert y0.shape == (6, 3) and set(np.unique(y0)) == {0.0, 1.0}
     assert np.allclose(w0, [weights[int(k)] for k in y0.argmax(1)])
 
-    mixed = make_train_dataset(px, labels, spec, 6, aug, 0, weights, classes=3, mixup=0.4)
+    mixed = soft_batches(8, 0, mixup=0.4)
     mixed.set_epoch(0)
     x1, y1, w1 = mixed[0]
     assert np.allclose(y1.sum(1), 1.0) and y1.max(1).min() >= 0.5  # the row's own class dominates
@@ -190,11 +195,43 @@ def test_soft_label_batches_are_one_hot_and_mixup_blends_images_targets_and_weig
     # every mixed image is lam * own + (1 - lam) * another image of the batch, same lam for the batch
     partners = [(x1[i] - lam * x0[i]) / (1 - lam) for i in range(6)]
     assert all(min(np.abs(p - x0[j]).max() for j in range(6)) < 1e-4 for p in partners)
-    again = make_train_dataset(px, labels, spec, 6, aug, 0, weights, classes=3, mixup=0.4)
+    again = soft_batches(8, 0, mixup=0.4)
     again.set_epoch(0)
     assert np.array_equal(again[0][0], x1)  # reproducible per (seed, epoch, batch): resume sees the same
     with pytest.raises(ValueError, match="one-hot"):
-        make_train_dataset(px, labels, spec, 6, aug, 0, None, mixup=0.4)
+        soft_batches(8, 0, mixup=0.4, classes=0)
+
+
+def test_cutmix_pastes_one_box_of_a_partner_and_blends_targets_by_its_area():
+    plain = soft_batches(16, 1)
+    plain.set_epoch(0)
+    x0 = plain[0][0]
+    cut = soft_batches(16, 1, cutmix=1.0)
+    cut.set_epoch(0)
+    x1, y1, w1 = cut[0]
+    changed = np.any(x1 != x0, axis=(0, 3))  # (16, 16): where any image of the batch differs
+    rows, cols = np.nonzero(changed)
+    assert rows.size, "a box was pasted"
+    box = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
+    area = (box[0].stop - box[0].start) * (box[1].stop - box[1].start) / 256
+    assert 0 < area <= 0.5  # at most half of the image: the row's own image dominates
+    for i in range(6):  # outside the box: the image itself; inside: one partner's pixels, the same box for all
+        outside = np.ones((16, 16), bool)
+        outside[box] = False
+        assert np.array_equal(x1[i][outside], x0[i][outside])
+        assert any(np.array_equal(x1[i][box], x0[j][box]) for j in range(6))
+    assert np.allclose(y1.sum(1), 1.0) and np.isclose(y1.max(1).min(), 1 - area, atol=1e-6)
+    assert np.allclose(w1, y1 @ np.array([1.0, 2.0, 3.0]))
+    both = soft_batches(16, 1, mixup=0.4, cutmix=1.0)
+    kinds = set()
+    for epoch in range(8):  # each batch is either pasted (some pixels untouched) or blended (all moved)
+        both.set_epoch(epoch)
+        plain.set_epoch(epoch)
+        diff = np.any(both[0][0] != plain[0][0], axis=(0, 3))
+        kinds.add("cutmix" if not diff.all() else "mixup")
+    assert kinds == {"cutmix", "mixup"}
+    with pytest.raises(ValueError, match="one-hot"):
+        soft_batches(16, 1, cutmix=1.0, classes=0)
 
 
 def test_cv_mcnemar_p_is_the_exact_two_sided_binomial_tail():

@@ -132,6 +132,9 @@ def train_command(
                                           "classes on each (0: off)."),
     mixup: float = typer.Option(default("mixup"), "--mixup", help="Mixup: blend each training batch with a "
                                 "shuffled copy, weight ~ Beta(a, a); a = 0.2-0.4 is usual (0: off)."),
+    cutmix: float = typer.Option(default("cutmix"), "--cutmix", help="CutMix: paste a box of a shuffled copy "
+                                 "into each training image, area share ~ Beta(a, a), at most half; a = 1.0 is "
+                                 "usual; with --mixup, each batch gets one of the two (0: off)."),
     ema: float = typer.Option(default("ema"), "--ema", help="Validate and ship an exponential moving average "
                               "of the weights with this momentum per step, e.g. 0.99 (0: off)."),
     precise_bn: int = typer.Option(default("precise_bn"), "--precise-bn", help="Re-estimate BatchNorm statistics "
@@ -216,7 +219,7 @@ def train_command(
         augment=augment, augment_overrides={k: v for k, v in overrides.items() if v is not None},
         optimizer=optimizer, weight_decay=weight_decay, schedule=schedule, warmup_epochs=warmup_epochs,
         patience=patience, monitor=monitor, class_weights=not no_class_weights,
-        label_smoothing=label_smoothing, mixup=mixup, ema=ema,
+        label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix, ema=ema,
         precise_bn=precise_bn, mixed_precision=mixed_precision, devices=devices, global_batch=global_batch,
         lr_scaling=lr_scaling, precision=precision, loader_workers=loader_workers,
         weights=str(weights) if weights else None, freeze_epochs=freeze_epochs, fine_tune_layers=fine_tune_layers,

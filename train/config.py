@@ -65,6 +65,9 @@ class TrainConfig:
     label_smoothing: float = 0.0
     # Mixup (Zhang et al., 2018): each batch blends with a shuffled copy of itself, weight ~ Beta(a, a); 0: off.
     mixup: float = 0.0
+    # CutMix (Yun et al., 2019): a box of a shuffled copy pasted into each image, area ~ Beta(a, a); 0: off.
+    # With mixup also on, each batch gets one of the two (probability 1/2 each).
+    cutmix: float = 0.0
     # Exponential moving average of the weights (Keras optimizers' use_ema): the momentum, 0: off. Validation,
     # the best checkpoint and model.keras hold the average; training continues from the raw weights.
     ema: float = 0.0
@@ -119,6 +122,7 @@ class TrainConfig:
             (0.0 <= self.label_smoothing < 1.0,
              f"--label-smoothing must be in [0, 1), not {self.label_smoothing}"),
             (self.mixup >= 0.0, f"--mixup must be >= 0 (a Beta(a, a) parameter; 0: off), not {self.mixup}"),
+            (self.cutmix >= 0.0, f"--cutmix must be >= 0 (a Beta(a, a) parameter; 0: off), not {self.cutmix}"),
             (0.0 <= self.ema < 1.0, f"--ema must be in [0, 1) (the averaging momentum, e.g. 0.99; 0: off), not {self.ema}"),
         ]
         for ok, message in checks:
@@ -146,7 +150,7 @@ class TrainConfig:
     @property
     def soft_labels(self) -> bool:
         """Whether training targets are class distributions (one-hot, smoothed or mixed) not indices."""
-        return self.label_smoothing > 0 or self.mixup > 0
+        return self.label_smoothing > 0 or self.mixup > 0 or self.cutmix > 0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -41,15 +41,15 @@ def batch_sizes(n: int, batch_size: int, replicas: int = 1) -> list[int]:
 def make_train_dataset(pixels: np.ndarray, labels: np.ndarray, spec: InputSpec, batch_size: int,
                        augment: AugmentConfig, seed: int, class_weights: dict[int, float] | None,
                        shard: tuple[int, int] = (0, 1), replicas: int = 1, workers: int = 1,
-                       classes: int | None = None, mixup: float = 0.0) -> Any:
+                       classes: int | None = None, mixup: float = 0.0, cutmix: float = 0.0) -> Any:
     """Build the PyDataset lazily (importing Keras only here).
 
     ``batch_size`` is the global batch; ``shard`` = (this process, processes) picks this process's
     slice of it; ``workers`` loader threads (0: one per core); ``classes``: yield one-hot targets
-    of that width (needed for ``mixup``, which blends within this process's slice).
+    of that width (needed for ``mixup`` and ``cutmix``, which blend within this process's slice).
     """
-    if mixup > 0 and not classes:
-        raise ValueError("mixup needs one-hot targets: pass classes")
+    if (mixup > 0 or cutmix > 0) and not classes:
+        raise ValueError("mixup and cutmix need one-hot targets: pass classes")
     import keras
 
     process, processes = shard
@@ -89,11 +89,44 @@ def make_train_dataset(pixels: np.ndarray, labels: np.ndarray, spec: InputSpec, 
                 return x, labels[idx].astype(np.int64), self.weights[idx]
             y = np.eye(classes, dtype=np.float32)[labels[idx]]
             w = self.weights[idx]
-            if mixup > 0 and len(idx) > 1:
-                x, y, w = mix_batch(x, y, w, mixup, rng)
+            if (mixup > 0 or cutmix > 0) and len(idx) > 1:
+                x, y, w = blend_batch(x, y, w, mixup, cutmix, rng)
             return x, y, w
 
     return TrainBatches()
+
+
+def blend_batch(x: np.ndarray, y: np.ndarray, w: np.ndarray, mixup: float, cutmix: float,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mixup or CutMix for one batch; with both on, each batch picks one with probability 1/2 (timm's way)."""
+    use_cutmix = cutmix > 0 and (mixup <= 0 or rng.random() < 0.5)
+    return cut_batch(x, y, w, cutmix, rng) if use_cutmix else mix_batch(x, y, w, mixup, rng)
+
+
+def cut_box(height: int, width: int, lam: float, rng: np.random.Generator) -> tuple[int, int, int, int]:
+    """CutMix's box (top, bottom, left, right) of about ``(1 - lam)`` of the area, centre uniform, clipped."""
+    ratio = np.sqrt(1.0 - lam)
+    ch, cw = int(height * ratio), int(width * ratio)
+    cy, cx = int(rng.integers(height)), int(rng.integers(width))
+    return (max(cy - ch // 2, 0), min(cy + ch // 2, height), max(cx - cw // 2, 0), min(cx + cw // 2, width))
+
+
+def cut_batch(x: np.ndarray, y: np.ndarray, w: np.ndarray, alpha: float,
+              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CutMix (Yun et al., 2019): paste one box of a shuffled copy of the batch into every image.
+
+    ``lam ~ Beta(a, a)`` is folded to >= 0.5 (the box covers at most half the image, so each row's
+    own image dominates, as for mixup); targets and weights blend by the box's real area after
+    clipping at the border, as in the paper and timm.
+    """
+    lam = float(rng.beta(alpha, alpha))
+    lam = max(lam, 1.0 - lam)
+    perm = rng.permutation(len(x))
+    top, bottom, left, right = cut_box(x.shape[1], x.shape[2], lam, rng)
+    out = x.copy()
+    out[:, top:bottom, left:right] = x[perm, top:bottom, left:right]
+    lam = 1.0 - (bottom - top) * (right - left) / (x.shape[1] * x.shape[2])
+    return out, lam * y + (1.0 - lam) * y[perm], (lam * w + (1.0 - lam) * w[perm]).astype(np.float32)
 
 
 def mix_batch(x: np.ndarray, y: np.ndarray, w: np.ndarray, alpha: float,

@@ -379,7 +379,7 @@ class _EpochLoop:
                                           shard=(plan.process_id, plan.processes), replicas=len(plan.devices),
                                           workers=plan.loader_workers,
                                           classes=len(run.config()["classes"]) if cfg.soft_labels else None,
-                                          mixup=cfg.mixup)
+                                          mixup=cfg.mixup, cutmix=cfg.cutmix)
         self.schedule = LrSchedule(cfg.schedule, cfg.lr * plan.lr_scale, cfg.epochs, cfg.warmup_epochs, cfg.min_lr_factor,
                                    cfg.plateau_factor, cfg.plateau_patience, self.state["schedule"])
         self.tb = _TensorBoard(run.logs_dir, log) if cfg.tensorboard else None
