@@ -211,6 +211,25 @@ def test_impossible_device_requests_fail_before_anything_is_written(data, tmp_pa
     assert not out.exists()
 
 
+@needs_jax
+def test_barrier_waits_for_every_process_with_a_long_timeout_and_is_a_no_op_alone(monkeypatch):
+    """gloo gives the others 30 s to reach the first collective (building the model); processes that
+    cache their images at different speeds missed it. The coordination service's barrier waits longer."""
+    import jax
+    from jax._src import distributed as jax_distributed
+
+    calls = []
+    client = SimpleNamespace(wait_at_barrier=lambda name, timeout_in_ms: calls.append((name, timeout_in_ms)))
+    monkeypatch.setattr(jax_distributed.global_state, "client", client)
+    monkeypatch.setattr(jax, "process_count", lambda: 1)  # stand-ins: this process never starts a JAX backend
+    distribute.barrier(_fake_keras([], "tensorflow"), "x")  # other backends: one process, nothing to wait for
+    distribute.barrier(_fake_keras([], "jax"), "x")  # one JAX process: nothing either
+    assert calls == []
+    monkeypatch.setattr(jax, "process_count", lambda: 2)
+    distribute.barrier(_fake_keras([], "jax"), "edgemri-model")
+    assert calls == [("edgemri-model", distribute.BARRIER_TIMEOUT_S * 1000)] and distribute.BARRIER_TIMEOUT_S >= 300
+
+
 # -- two jax.distributed processes -----------------------------------------------------------------
 def _free_port() -> int:
     with socket.socket() as sock:

@@ -119,6 +119,31 @@ def init_multihost(keras: Any) -> tuple[int, int]:
     return jax.process_count(), jax.process_index()
 
 
+#: how long a process waits at a barrier for the others (data loading on a loaded machine)
+BARRIER_TIMEOUT_S = 600
+
+
+def barrier(keras: Any, name: str, timeout_s: int = BARRIER_TIMEOUT_S) -> None:
+    """Wait until every process of the JAX cluster gets here (a no-op for one process).
+
+    Why: JAX's CPU collectives (gloo) give the other processes 30 s to reach the first collective,
+    which is creating the model's sharded variables. Processes that load and cache their images at
+    different speeds (a busy machine, slower disks) missed that by more than 30 s and failed with
+    ``DEADLINE_EXCEEDED``; the coordination service's own barrier waits up to ``timeout_s``.
+    """
+    if keras.backend.backend() != "jax":
+        return
+    import jax
+
+    if jax.process_count() <= 1:
+        return
+    from jax._src import distributed  # the client has no public handle; it is what jax.distributed uses
+
+    client = distributed.global_state.client
+    if client is not None:
+        client.wait_at_barrier(name, timeout_in_ms=timeout_s * 1000)
+
+
 def _visible_devices(keras: Any) -> list[str]:
     if keras.backend.backend() == "jax":
         return list(keras.distribution.list_devices())

@@ -89,6 +89,7 @@ def _train(keras: Any, cfg: TrainConfig, plan: distribute.Plan, resume: bool, ve
     keras.mixed_precision.set_global_policy(plan.precision)
     start = int(state.get("next_epoch", 0))
     keras.utils.set_random_seed(cfg.seed + start)  # weights init / dropout; data order is per-epoch seeded
+    distribute.barrier(keras, "edgemri-model")  # the model's variables are the first collective
     model = (_load_checkpoint(keras, run) if resume else
              _new_model(keras, cfg, spec, len(data_split.classes)))
     loop = _EpochLoop(keras, cfg, plan, run, model, arrays, spec, state, verbose, log)
